@@ -1,0 +1,1 @@
+"""dqinit: the DQ initialization step of the IRIS/Liger ramp calibration."""

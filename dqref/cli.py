@@ -1,0 +1,94 @@
+"""The ``dqref`` command: create, validate and inspect DQ references, manage the cache.
+
+A thin skin: each command parses its arguments, calls one library function and prints.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from dqref.console import user_errors
+from dqref.create import create_reference
+from dqref.errors import ReferenceFileError
+from dqref.model import DEFAULT_PEDIGREE, DEFAULT_USEAFTER, DQModel
+
+app = typer.Typer(
+    name="dqref", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Create, validate, compare and publish DQ (bad-pixel) references for IRIS and Liger.",
+)
+
+
+@app.command()
+@user_errors("dqref")
+def create(
+    output: Path = typer.Argument(..., help="The reference file to write (never overwritten)."),
+    instrument: str = typer.Option(..., "--instrument", "-i", help="IRIS or LIGER."),
+    detector: str = typer.Option(..., "--detector", "-d", help="e.g. IRIS1, IMG, IFU."),
+    useafter: str = typer.Option(DEFAULT_USEAFTER, help="ISO date-time from which it applies."),
+    pedigree: str = typer.Option(DEFAULT_PEDIGREE,
+                                 help="GROUND, SIMULATION, DUMMY or 'INFLIGHT start end'."),
+    description: str = typer.Option(None, help="One line describing the reference."),
+    author: str = typer.Option(None, help="Who made it (default: your login name)."),
+    manual_flags: Path = typer.Option(None, "--flags",
+                                      help="Manual flag list, jwst_reffiles format (x y FLAG)."),
+    overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
+) -> None:
+    """Create a full-frame DQ reference, optionally with manual flags."""
+    model = create_reference(instrument, detector, manual_flags, useafter=useafter,
+                             pedigree=pedigree, description=description, author=author)
+    model.write(output, overwrite=overwrite)
+    counts = model.histogram()
+    typer.echo(f"{output}: {model.meta.name} {model.meta.detector}, {counts.flagged} flagged "
+               f"of {counts.total} pixels")
+
+
+@app.command()
+def validate(
+    files: list[Path] = typer.Argument(..., help="Reference files to check."),
+    strict: bool = typer.Option(False, help="Treat warnings as errors."),
+) -> None:
+    """Check references; print one line per finding. Exit 0 if all are valid, 1 otherwise."""
+    from dqref.validation import validate as run_rules
+
+    all_valid = True
+    for path in files:
+        try:
+            findings = run_rules(DQModel.read(path))
+        except ReferenceFileError as error:
+            typer.echo(f"error: {error}")
+            all_valid = False
+            continue
+        failing = [f for f in findings if f.is_error or strict]
+        for finding in findings:
+            typer.echo(finding.format(str(path)))
+        if failing:
+            all_valid = False
+        elif not findings:
+            typer.echo(f"{path}: valid")
+    raise typer.Exit(0 if all_valid else 1)
+
+
+@app.command()
+@user_errors("dqref")
+def histogram(
+    file: Path = typer.Argument(..., help="A DQ reference."),
+    as_json: bool = typer.Option(False, "--json", help="Print {total, good, flags} as JSON."),
+) -> None:
+    """Count the pixels carrying each flag (each bit counted separately)."""
+    counts = DQModel.read(file).histogram()
+    if as_json:
+        typer.echo(json.dumps(counts.to_dict(), indent=2))
+    else:
+        typer.echo(f"{file}\n{counts.format_table()}")
+
+
+def main() -> None:
+    """Entry point of the ``dqref`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
