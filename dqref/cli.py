@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from dqref.cache.cli import app as cache_app
 from dqref.console import user_errors
 from dqref.create import create_reference
 from dqref.errors import ReferenceFileError
@@ -19,6 +20,8 @@ app = typer.Typer(
     name="dqref", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Create, validate, compare and publish DQ (bad-pixel) references for IRIS and Liger.",
 )
+
+app.add_typer(cache_app, name="cache")
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""crds instrument plugin module for IRIS (no header hooks are needed)."""

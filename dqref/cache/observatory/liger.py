@@ -1,0 +1,1 @@
+"""crds instrument plugin module for LIGER (no header hooks are needed)."""
