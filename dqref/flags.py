@@ -162,7 +162,8 @@ def translation_table(dq_def: np.ndarray) -> dict[int, int]:
     for name, file_value in dq_def_mapping(dq_def).items():
         if name not in PIXEL:
             raise UnknownFlagError(
-                f"DQ_DEF defines unknown flag {name!r} (value {file_value}); it cannot be translated"
+                f"DQ_DEF defines unknown flag {name!r} (value {file_value}); "
+                "it cannot be translated"
             )
         if file_value != PIXEL[name]:
             table[file_value] = PIXEL[name]

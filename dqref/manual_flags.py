@@ -35,7 +35,8 @@ class ManualFlag:
     line: int
 
 
-def parse_manual_flags(text: str, shape: tuple[int, int], source: str = "<text>") -> list[ManualFlag]:
+def parse_manual_flags(text: str, shape: tuple[int, int],
+                       source: str = "<text>") -> list[ManualFlag]:
     """Parse a manual flag list for an array of ``shape`` (rows, columns).
 
     Raises
