@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from dqref.cache.cli import app as cache_app
-from dqref.console import user_errors
+from dqref.console import progress, user_errors
 from dqref.create import create_reference
 from dqref.errors import ReferenceFileError
 from dqref.model import DEFAULT_PEDIGREE, DEFAULT_USEAFTER, DQModel
@@ -52,25 +52,32 @@ def create(
 def validate(
     files: list[Path] = typer.Argument(..., help="Reference files to check."),
     strict: bool = typer.Option(False, help="Treat warnings as errors."),
+    roundtrip: bool = typer.Option(False, help="Also run the DQ step on a synthetic ramp and "
+                                   "check every flag arrives in PIXELDQ/GROUPDQ."),
 ) -> None:
     """Check references; print one line per finding. Exit 0 if all are valid, 1 otherwise."""
+    from dqref.roundtrip import roundtrip_findings
     from dqref.validation import validate as run_rules
 
     all_valid = True
-    for path in files:
+    for path in progress(files, "validating"):
         try:
-            findings = run_rules(DQModel.read(path))
+            model = DQModel.read(path)
         except ReferenceFileError as error:
             typer.echo(f"error: {error}")
             all_valid = False
             continue
+        findings = run_rules(model)
+        if roundtrip and not [f for f in findings if f.is_error]:
+            findings += roundtrip_findings(model, path)
         failing = [f for f in findings if f.is_error or strict]
         for finding in findings:
             typer.echo(finding.format(str(path)))
         if failing:
             all_valid = False
-        elif not findings:
-            typer.echo(f"{path}: valid")
+        else:
+            warnings = len(findings)
+            typer.echo(f"{path}: valid" + (f" ({warnings} warnings)" if warnings else ""))
     raise typer.Exit(0 if all_valid else 1)
 
 

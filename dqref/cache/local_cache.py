@@ -259,7 +259,7 @@ class LocalCache:
 
     # -- writing --------------------------------------------------------------------
     def add(self, reference: str | os.PathLike, replace: bool = False,
-            check=None) -> AddResult:
+            roundtrip: bool = True) -> AddResult:
         """Register a reference: copy it in, write new rmap/imap/pmap versions, switch.
 
         Parameters
@@ -269,9 +269,9 @@ class LocalCache:
         replace : bool
             Allow a new rule version for an occupied (detector, subarray, useafter) slot.
             Nothing is deleted: earlier contexts still select the earlier reference.
-        check : callable, optional
-            Called as ``check(model, path)`` before anything is published (e.g. the
-            round-trip proof); it raises to refuse the reference.
+        roundtrip : bool
+            Before publishing, run the DQ step on a synthetic ramp and refuse the reference
+            unless every flag arrives (`dqref.roundtrip`). On by default.
 
         Returns
         -------
@@ -286,8 +286,12 @@ class LocalCache:
         problems = error_findings(model.validate())
         if problems:
             raise InvalidReferenceError(problems, source=str(source))
-        if check is not None:
-            check(model, source)
+        if roundtrip:
+            from dqref.roundtrip import roundtrip_findings
+
+            lost = roundtrip_findings(model, source)
+            if lost:
+                raise InvalidReferenceError(lost, source=str(source))
         instrument = model.meta.name.lower()
         subarray = model.meta.subarray.name.upper()
         slot = (model.meta.detector.upper(),
