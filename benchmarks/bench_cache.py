@@ -10,6 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from report import report
+
 from dqref import DQModel
 from dqref.cache import crds_adapter
 from dqref.cache.local_cache import LocalCache
@@ -51,9 +53,7 @@ def main() -> list[tuple[str, str, float]]:
         crds_adapter.getrecommendations(cache.root, header)
         rows.append(("crds.getrecommendations, local mode", "", (time.perf_counter() - started)
                      * 1e3))
-    print(f"{'figure':<46} {'goal':>10} {'measured':>12}")
-    for figure, goal, value in rows:
-        print(f"{figure:<46} {goal:>10} {value:>9.2f} ms")
+    report([(figure, goal, f"{value:.2f} ms") for figure, goal, value in rows])
     return rows
 
 

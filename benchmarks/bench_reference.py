@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from report import report
 
 from dqref import DQModel
 
@@ -52,9 +53,7 @@ def main() -> list[tuple[str, str, float]]:
         rows.append(("read + verify checksums + validate", "< 300 ms", best_of(
             lambda: DQModel.read(path).validate()) * 1e3))
     print(f"flagged pixels: {model.histogram().flagged}")
-    print(f"{'figure':<42} {'goal':>10} {'measured':>12}")
-    for figure, goal, value in rows:
-        print(f"{figure:<42} {goal:>10} {value:>9.1f} ms")
+    report([(figure, goal, f"{value:.1f} ms") for figure, goal, value in rows])
     return rows
 
 
