@@ -300,7 +300,7 @@ class LocalCache:
         with self._lock():
             previous = self.current_context
             pipeline = self.context(previous)
-            self._refuse_duplicate(source, instrument)
+            self._refuse_duplicate(source, pipeline)
             rules = self._rules_of(pipeline, instrument)
             taken = rules.get(slot, {}).get(useafter)
             if taken and not replace:
@@ -374,12 +374,18 @@ class LocalCache:
         return {key: {(d[0] if isinstance(d, tuple) else d): ref for d, ref in dates.items()}
                 for key, dates in selections.items()}
 
-    def _refuse_duplicate(self, source: Path, instrument: str) -> None:
+    def _refuse_duplicate(self, source: Path, pipeline) -> None:
+        """Refuse content already registered in ``pipeline``.
+
+        Only references a context names count: an orphan left by an interrupted add is
+        not registered, so retrying the same file succeeds.
+        """
         fingerprint = _fingerprint(source)
-        for existing in self.reference_dir(instrument).glob("*_dq_*.fits"):
-            if _fingerprint(existing) == fingerprint:
+        for name in crds_adapter.reference_names(pipeline):
+            existing = self.reference_path(name)
+            if existing.is_file() and _fingerprint(existing) == fingerprint:
                 raise DuplicateReferenceError(
-                    f"{source}: the same content is already registered as {existing.name}")
+                    f"{source}: the same content is already registered as {name}")
 
     @staticmethod
     def _next_serial(folder: Path, pattern: str) -> int:
