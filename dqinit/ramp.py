@@ -91,7 +91,8 @@ def read_layout(path: str | os.PathLike) -> RampLayout:
             extensions = []
             for index, hdu in enumerate(hdulist):
                 info = hdulist.fileinfo(index)
-                dtype = _dtype_of(hdu.header) if hdu.header.get("NAXIS", 0) else None
+                is_image = hdu.is_image and hdu.header.get("NAXIS", 0)  # not JWST's ASDF table
+                dtype = _dtype_of(hdu.header) if is_image else None
                 extensions.append(Extension(
                     hdu.name if index else "PRIMARY", info["hdrLoc"], info["datLoc"],
                     info["datSpan"], tuple(hdu.shape) if dtype is not None else (), dtype))
