@@ -236,14 +236,15 @@ def update_in_place(layout: RampLayout, primary: fits.Header, pixeldq: np.ndarra
     plane_bytes = layout.image_shape[0] * layout.image_shape[1]
     with open(layout.path, "r+b") as handle:
         handle.seek(pixel_extension.data_offset)
-        handle.write(_pixeldq_bytes(pixeldq))
+        for chunk in _pixeldq_chunks(pixeldq):
+            handle.write(chunk)
         nints, ngroups = layout.sci_shape[:2]
         for integration in range(nints):
             for group in range(ngroups):
                 plane = groupdq_plane(integration, group)
                 handle.seek(group_extension.data_offset
                             + (integration * ngroups + group) * plane_bytes)
-                handle.write(np.ascontiguousarray(plane, dtype=np.uint8).tobytes())
+                handle.write(memoryview(np.ascontiguousarray(plane, dtype=np.uint8)))
         handle.seek(0)
         handle.write(header_bytes)  # last: a crash before this leaves the old status
     return True
@@ -301,9 +302,14 @@ class Ramp:
 
 
 # -- bytes ---------------------------------------------------------------------------------
-def _pixeldq_bytes(pixeldq: np.ndarray) -> bytes:
-    # FITS stores uint32 as int32 with BZERO = 2**31: flipping the top bit subtracts 2**31.
-    return (np.asarray(pixeldq, dtype=np.uint32) ^ np.uint32(0x80000000)).astype(">u4").tobytes()
+def _pixeldq_chunks(pixeldq: np.ndarray, rows_per_chunk: int = 256):
+    """Yield PIXELDQ as FITS bytes a block of rows at a time (no full-size temporaries).
+
+    FITS stores uint32 as int32 with BZERO = 2**31: flipping the top bit subtracts 2**31.
+    """
+    for start in range(0, pixeldq.shape[0], rows_per_chunk):
+        block = np.asarray(pixeldq[start:start + rows_per_chunk], dtype=np.uint32)
+        yield (block ^ np.uint32(0x80000000)).astype(">u4").tobytes()
 
 
 def _write_pixeldq(sink, pixeldq: np.ndarray) -> None:
@@ -312,9 +318,9 @@ def _write_pixeldq(sink, pixeldq: np.ndarray) -> None:
                           ("NAXIS1", columns), ("NAXIS2", rows), ("PCOUNT", 0), ("GCOUNT", 1),
                           ("BSCALE", 1), ("BZERO", 2147483648), ("EXTNAME", PIXELDQ)])
     sink.write(header.tostring().encode("ascii"))
-    data = _pixeldq_bytes(pixeldq)
-    sink.write(data)
-    _pad(sink, len(data))
+    for chunk in _pixeldq_chunks(pixeldq):
+        sink.write(chunk)
+    _pad(sink, 4 * rows * columns)
 
 
 def _write_groupdq(sink, sci_shape, groupdq_plane: GroupPlanes) -> None:
@@ -326,8 +332,8 @@ def _write_groupdq(sink, sci_shape, groupdq_plane: GroupPlanes) -> None:
     sink.write(header.tostring().encode("ascii"))
     for integration in range(nints):
         for group in range(ngroups):
-            sink.write(np.ascontiguousarray(groupdq_plane(integration, group),
-                                            dtype=np.uint8).tobytes())
+            sink.write(memoryview(np.ascontiguousarray(groupdq_plane(integration, group),
+                                                       dtype=np.uint8)))
     _pad(sink, nints * ngroups * rows * columns)
 
 

@@ -174,8 +174,9 @@ class DQInitStep:
             return DQInitResult(str(path), SKIPPED, target, None, context.split()[0], message)
         mask = self._science_mask(reference_path, layout.header, layout.image_shape, str(path))
         existing_pixeldq = ramp.read_pixeldq(layout)
+        # Without an existing PIXELDQ the output is the mask itself: it is only read from here.
         pixeldq = core.merge_pixeldq(existing_pixeldq, mask) if existing_pixeldq is not None \
-            else np.array(mask, dtype=np.uint32, copy=True)
+            else mask
         dnu_plane = core.do_not_use_plane(mask)
         existing_groupdq = ramp.existing_groupdq_planes(layout)
 
