@@ -156,10 +156,14 @@ def geometry(header: fits.Header, image_shape: tuple[int, int], source: str = ""
 
 def read_pixeldq(layout: RampLayout) -> np.ndarray | None:
     """Return the existing PIXELDQ as a native uint32 array, or None."""
-    if layout.extension(PIXELDQ) is None:
+    extension = layout.extension(PIXELDQ)
+    if extension is None:
         return None
-    with fits.open(layout.path, memmap=False) as hdulist:  # BZERO-scaled: no memmap
-        return np.array(hdulist[PIXELDQ].data, dtype=np.uint32)
+    rows, columns = layout.image_shape
+    pixeldq = np.fromfile(layout.path, dtype=">u4", count=rows * columns,
+                          offset=extension.data_offset).astype(np.uint32).reshape(rows, columns)
+    pixeldq ^= np.uint32(0x80000000)  # undo BZERO = 2**31, in place
+    return pixeldq
 
 
 def status_header(header: fits.Header, status: str, reference: str, context: str,
@@ -250,13 +254,24 @@ def update_in_place(layout: RampLayout, primary: fits.Header, pixeldq: np.ndarra
     return True
 
 
-def existing_groupdq_planes(layout: RampLayout):
-    """Return a memory-mapped read-only view of the existing GROUPDQ (or None)."""
+def existing_groupdq_planes(layout: RampLayout) -> GroupPlanes | None:
+    """Return a reader of the existing GROUPDQ, one (rows, columns) plane per call, or None.
+
+    Plain positioned reads rather than a memory map, so pages read once do not stay
+    resident while the rest of the cube streams through.
+    """
     extension = layout.extension(GROUPDQ)
     if extension is None:
         return None
-    return np.memmap(layout.path, dtype=np.uint8, mode="r", offset=extension.data_offset,
-                     shape=layout.sci_shape)
+    rows, columns = layout.image_shape
+    ngroups = layout.sci_shape[1]
+
+    def plane(integration: int, group: int) -> np.ndarray:
+        offset = extension.data_offset + (integration * ngroups + group) * rows * columns
+        return np.fromfile(layout.path, dtype=np.uint8, count=rows * columns,
+                           offset=offset).reshape(rows, columns)
+
+    return plane
 
 
 # -- in memory -----------------------------------------------------------------------------

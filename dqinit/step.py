@@ -183,8 +183,7 @@ class DQInitStep:
         def groupdq_plane(integration: int, group: int) -> np.ndarray:
             if existing_groupdq is None:
                 return dnu_plane
-            return core.merge_groupdq_plane(np.array(existing_groupdq[integration, group]),
-                                            dnu_plane)
+            return core.merge_groupdq_plane(existing_groupdq(integration, group), dnu_plane)
 
         primary = ramp.status_header(layout.header, COMPLETE, reference_name, context,
                                      SOFTWARE_VERSION)
