@@ -1,0 +1,59 @@
+"""Factories shared by the tests: small real references, caches and ramps on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dqinit.simulate import ramp_header, write_raw_ramp
+from dqref import DQModel
+from dqref.cache.local_cache import LocalCache
+from dqref.model import Subarray
+
+
+def full_frame_reference(path: Path, detector: str = "IRIS1", useafter: str = "2020-01-01",
+                         flags: dict | None = None, instrument: str = "IRIS") -> Path:
+    """Write a full-frame reference with ``{flag: [(y, x), ...]}`` set; return its path."""
+    model = DQModel.blank(instrument, detector, useafter=useafter,
+                          description=f"test reference {path.name}")
+    for flag, positions in (flags or {"DEAD": [(0, 0)]}).items():
+        model.flag(np.array(positions), flag)
+    model.write(path)
+    return path
+
+
+def subarray_reference(path: Path, origin_xy=(101, 201), size=64,
+                       flags: dict | None = None) -> Path:
+    """Write a small SUB reference at 1-indexed (SUBSTRT1, SUBSTRT2) = ``origin_xy``."""
+    model = DQModel(np.zeros((size, size), np.uint32), name="IRIS", detector="IRIS1",
+                    useafter="2020-01-01")
+    model.meta.subarray = Subarray(f"SUB{size}", origin_xy[0], origin_xy[1], size, size)
+    for flag, positions in (flags or {}).items():
+        model.flag(np.array(positions), flag)
+    model.write(path)
+    return path
+
+
+def cache_with(root: Path, *references: Path) -> LocalCache:
+    """Initialise a cache at ``root`` and register ``references`` in order."""
+    cache = LocalCache(root)
+    cache.init()
+    for reference in references:
+        cache.add(reference)
+    return cache
+
+
+def sub_ramp(path: Path, detector: str = "IRIS1", origin_xy=(190, 90), size=64, nints=1,
+             ngroups=2, date="2026-01-15", with_dq=False) -> Path:
+    """Write a small raw subarray ramp (1-indexed SUBSTRT1/2 = ``origin_xy``)."""
+    header = ramp_header("IRIS", detector, date=date,
+                         subarray=(f"SUB{size}", origin_xy[0], origin_xy[1], size, size))
+    return write_raw_ramp(path, header, nints=nints, ngroups=ngroups, with_dq=with_dq)
+
+
+def header(detector="IRIS1", date="2026-01-01", time="00:00:00", subarray="FULL",
+           instrument="IRIS") -> dict:
+    """A FITS-keyword selection header."""
+    return {"INSTRUME": instrument, "DETECTOR": detector, "SUBARRAY": subarray,
+            "DATE-OBS": date, "TIME-OBS": time}
