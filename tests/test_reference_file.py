@@ -156,7 +156,8 @@ def test_a_full_frame_reference_of_the_wrong_shape_is_reported():
 
 # -- CLI --------------------------------------------------------------------------------
 def test_cli_create_validate_histogram(tmp_path):
-    (tmp_path / "flags.txt").write_text("# x y flag\n20 10 DEAD|DO_NOT_USE\n0:3 : REFERENCE_PIXEL\n")
+    (tmp_path / "flags.txt").write_text(
+        "# x y flag\n20 10 DEAD|DO_NOT_USE\n0:3 : REFERENCE_PIXEL\n")
     out = tmp_path / "ref.fits"
     created = runner.invoke(app, ["create", str(out), "--instrument", "IRIS", "--detector",
                                   "IRIS1", "--flags", str(tmp_path / "flags.txt")])

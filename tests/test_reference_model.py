@@ -69,8 +69,8 @@ def test_seed_walkthrough_writes_a_valid_reference(tmp_path):
     model.meta.name = "IRIS"
     model.meta.detector = "IRIS1"
     model.dq = np.zeros((4096, 4096))
-    model.dq[np.random.randint(0, 4096, size=(10, 2))] = 1024
-    model.dq[np.random.randint(0, 4096, size=(10, 2))] = 2048
+    model.dq[np.random.randint(0, 4096, size=(10, 2))] = 1024  # noqa: NPY002 - as typed
+    model.dq[np.random.randint(0, 4096, size=(10, 2))] = 2048  # noqa: NPY002 - as typed
     counts, edges = np.histogram(model.dq, bins=3)
     assert counts.sum() == 4096 * 4096 and edges[-1] == 2048
     path = tmp_path / "crds_cache" / "references" / "ligeriri" / "iris" / "iris_dq_0001.fits"
