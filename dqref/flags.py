@@ -39,6 +39,7 @@ class Flag:
     name: str
     description: str
     group_only: bool = False
+    aliases: tuple[str, ...] = ()
 
     @property
     def value(self) -> int:
@@ -49,7 +50,8 @@ def _load_table() -> tuple[Flag, ...]:
     text = resources.files("dqref").joinpath("flags.toml").read_text()
     entries = tomllib.loads(text)["flag"]
     table = tuple(
-        Flag(e["bit"], e["name"], e["description"], e.get("group_only", False)) for e in entries
+        Flag(e["bit"], e["name"], e["description"], e.get("group_only", False),
+             tuple(e.get("aliases", ()))) for e in entries
     )
     if sorted(f.bit for f in table) != list(range(32)):
         raise RuntimeError("flags.toml must define each of the 32 bits exactly once")
@@ -60,7 +62,10 @@ def _load_table() -> tuple[Flag, ...]:
 FLAGS: tuple[Flag, ...] = _load_table()
 #: name -> value, like JWST's ``dqflags.pixel`` (includes GOOD = 0).
 PIXEL: dict[str, int] = {"GOOD": GOOD, **{f.name: f.value for f in FLAGS}}
-_BY_NAME: dict[str, Flag] = {f.name: f for f in FLAGS}
+#: historical name -> value, accepted on input (``flags.toml`` ``aliases``).
+ALIASES: dict[str, int] = {alias: f.value for f in FLAGS for alias in f.aliases}
+_BY_NAME: dict[str, Flag] = {f.name: f for f in FLAGS} | {
+    alias: f for f in FLAGS for alias in f.aliases}
 #: OR of every flag that belongs to a group or integration, not to a static mask.
 GROUP_ONLY: int = int(np.bitwise_or.reduce([f.value for f in FLAGS if f.group_only]))
 _SEPARATORS = re.compile(r"[|,+\s]+")
@@ -104,11 +109,11 @@ def value(spec: int | str | Iterable[str]) -> int:
             total |= value(int(part))
             continue
         key = str(part).strip().upper()
-        if key not in PIXEL:
+        if key not in PIXEL and key not in ALIASES:
             raise UnknownFlagError(
                 f"unknown flag {part!r}; known flags: {', '.join(PIXEL)}"
             )
-        total |= PIXEL[key]
+        total |= PIXEL.get(key, ALIASES.get(key, 0))
     return total
 
 
@@ -160,13 +165,14 @@ def translation_table(dq_def: np.ndarray) -> dict[int, int]:
     """
     table = {}
     for name, file_value in dq_def_mapping(dq_def).items():
-        if name not in PIXEL:
+        standard = PIXEL.get(name, ALIASES.get(name))
+        if standard is None:
             raise UnknownFlagError(
                 f"DQ_DEF defines unknown flag {name!r} (value {file_value}); "
                 "it cannot be translated"
             )
-        if file_value != PIXEL[name]:
-            table[file_value] = PIXEL[name]
+        if file_value != standard:
+            table[file_value] = standard
     return table
 
 

@@ -171,3 +171,12 @@ def test_malformed_manual_flag_lines_name_file_and_line(text, words):
     with pytest.raises(ManualFlagsError) as error:
         parse_manual_flags(text, (4, 5), "m.txt")
     assert words in str(error.value)
+
+
+def test_flag_names_follow_current_jwst_and_accept_historical_aliases():
+    assert flags.names(256) == ["RESERVED"]
+    assert flags.value("UNRELIABLE_ERROR") == 256
+    assert flags.value("UNRELIABLE_RESET") == flags.PIXEL["FLUX_ESTIMATED"] == 2**28
+    old_style = flags.dq_def_rows()
+    old_style[8] = (8, 256, b"UNRELIABLE_ERROR", b"as older JWST MASK files name bit 8")
+    assert flags.translation_table(old_style) == {}
