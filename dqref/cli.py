@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from dqref.cache.cli import app as cache_app
-from dqref.console import progress, user_errors
+from dqref.console import fail, progress, user_errors
 from dqref.create import create_reference
 from dqref.errors import ReferenceFileError
 from dqref.model import DEFAULT_PEDIGREE, DEFAULT_USEAFTER, DQModel
@@ -54,10 +54,20 @@ def validate(
     strict: bool = typer.Option(False, help="Treat warnings as errors."),
     roundtrip: bool = typer.Option(False, help="Also run the DQ step on a synthetic ramp and "
                                    "check every flag arrives in PIXELDQ/GROUPDQ."),
+    config: Path = typer.Option(None, help="TOML overriding dqref/validation.toml settings."),
 ) -> None:
-    """Check references; print one line per finding. Exit 0 if all are valid, 1 otherwise."""
+    """Check references; print one line per finding. Exit 0 if all are valid, 1 otherwise.
+
+    Errors always fail; warnings fail only with --strict. docs/validation.md lists the rules.
+    """
     from dqref.roundtrip import roundtrip_findings
+    from dqref.semantics import ValidationConfig, ValidationConfigError
     from dqref.validation import validate as run_rules
+
+    try:
+        settings = ValidationConfig.from_toml(config)
+    except ValidationConfigError as error:
+        raise fail("dqref", str(error)) from None
 
     all_valid = True
     for path in progress(files, "validating"):
@@ -67,7 +77,7 @@ def validate(
             typer.echo(f"error: {error}")
             all_valid = False
             continue
-        findings = run_rules(model)
+        findings = run_rules(model, config=settings)
         if roundtrip and not [f for f in findings if f.is_error]:
             findings += roundtrip_findings(model, path)
         failing = [f for f in findings if f.is_error or strict]

@@ -87,7 +87,7 @@ def _required_metadata(model, config) -> Iterator[Finding]:
 def _known_detector(model, config) -> Iterator[Finding]:
     if model.meta.name and model.meta.detector:
         try:
-            model.detector_info
+            _ = model.detector_info
         except UnknownDetectorError as error:
             yield Finding("known-detector", ERROR, str(error), "INSTRUME/DETECTOR")
 
@@ -184,3 +184,7 @@ def validate(model, config=None) -> list[Finding]:
 def errors(findings: list[Finding]) -> list[Finding]:
     """Return only the error findings."""
     return [f for f in findings if f.is_error]
+
+
+# The semantic rules register themselves with `rule` on import.
+from dqref import semantics  # noqa: E402, F401
