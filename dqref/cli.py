@@ -96,6 +96,7 @@ def validate(
 def histogram(
     file: Path = typer.Argument(..., help="A DQ reference."),
     as_json: bool = typer.Option(False, "--json", help="Print {total, good, flags} as JSON."),
+    plot: Path = typer.Option(None, "--plot", help="Also draw a bar chart (log scale) to PNG."),
 ) -> None:
     """Count the pixels carrying each flag (each bit counted separately)."""
     counts = DQModel.read(file).histogram()
@@ -103,6 +104,62 @@ def histogram(
         typer.echo(json.dumps(counts.to_dict(), indent=2))
     else:
         typer.echo(f"{file}\n{counts.format_table()}")
+    if plot is not None:
+        from dqref.pictures import plot_histogram
+
+        plot_histogram(counts, plot, title=file.name)
+
+
+@app.command()
+@user_errors("dqref")
+def diff(
+    new: Path = typer.Argument(..., help="The new reference."),
+    old: Path = typer.Argument(None, help="The reference to compare with."),
+    against_cache: bool = typer.Option(False, "--against-cache",
+                                       help="Compare with what the cache's current context "
+                                            "selects for NEW's detector/subarray/useafter."),
+    path: Path = typer.Option(None, "--path", help="Cache root (with --against-cache)."),
+    list_: int = typer.Option(0, "--list", help="Print the first N changed pixels."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    png: Path = typer.Option(None, "--png", help="Write a picture of where changes are."),
+) -> None:
+    """What changed between two masks: per flag gained/lost/unchanged, newly bad/good."""
+    from dqref.compare import diff_references
+
+    if (old is None) == (not against_cache):
+        raise typer.BadParameter("give OLD or --against-cache (not both)")
+    new_model = DQModel.read(new)
+    if against_cache:
+        from dqref.cache.local_cache import LocalCache
+
+        old = LocalCache(path).current_reference_for(new_model)
+    result = diff_references(new_model, DQModel.read(old))
+    if as_json:
+        typer.echo(json.dumps({"new": str(new), "old": str(old), **result.to_dict(list_)},
+                              indent=2))
+    else:
+        typer.echo(f"new: {new}\nold: {old}\n{result.format_report(list_)}")
+    if png is not None:
+        from dqref.pictures import plot_diff
+
+        plot_diff(result, png)
+        typer.echo(f"picture: {png}", err=True)
+
+
+@app.command()
+@user_errors("dqref")
+def show(
+    file: Path = typer.Argument(..., help="A DQ reference."),
+    png: Path = typer.Option(..., "--png", help="The picture to write."),
+    max_pixels: int = typer.Option(512, help="Blocks per side after max-pooling."),
+) -> None:
+    """Draw the mask, downsampled by max-pooling so isolated bad pixels stay visible."""
+    from dqref.pictures import plot_mask
+
+    model = DQModel.read(file)
+    plot_mask(model.dq, png, max_pixels=max_pixels,
+              title=f"{file.name}: {model.meta.name} {model.meta.detector}")
+    typer.echo(str(png))
 
 
 def main() -> None:
