@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from collections import Counter
 from pathlib import Path
 
 import typer
 
-from dqinit.step import DQInitStep
-from dqref.console import USER_ERRORS, fail, progress
+from dqinit.batch import RunSettings, expand_inputs, run_many
+from dqref.console import fail, user_errors
 
 app = typer.Typer(name="dqinit", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -20,8 +24,10 @@ def _main() -> None:
 
 
 @app.command()
+@user_errors("dqinit")
 def run(
-    inputs: list[Path] = typer.Argument(..., help="Raw ramp files."),
+    inputs: list[str] = typer.Argument(None, help="Raw ramp files or glob patterns."),
+    from_list: Path = typer.Option(None, "--from-list", help="File with one input per line."),
     output: Path = typer.Option(None, "--output", "-o", help="Output file (one input only)."),
     output_dir: Path = typer.Option(None, "--output-dir", help="Folder for the outputs."),
     override_dq: Path = typer.Option(None, "--override-dq",
@@ -31,29 +37,70 @@ def run(
                                    help="Local CRDS cache (default: $CRDS_PATH, ~/crds_cache)."),
     in_place: bool = typer.Option(False, "--in-place", help="Update the inputs themselves."),
     overwrite: bool = typer.Option(False, help="Replace existing output files."),
+    workers: int = typer.Option(os.cpu_count() or 1, "--workers", "-j", min=1,
+                                help="Parallel processes (1: serial). Default: cores."),
+    scheduler: str = typer.Option(None, "--scheduler",
+                                  help="Dask scheduler address (tcp://host:8786) or 'local'."),
+    report: Path = typer.Option(None, "--report", help="Write per-file records as JSON."),
 ) -> None:
     """Apply the CRDS-selected DQ reference to each ramp; print reference and status.
 
     Exit status is 1 if any file failed (the others are still processed), 2 for bad usage.
     """
-    if output and len(inputs) > 1:
+    paths = expand_inputs(inputs or (), from_list)
+    if output and len(paths) > 1:
         raise fail("dqinit", "--output takes one input; use --output-dir for several")
     if output and in_place:
         raise fail("dqinit", "--output and --in-place exclude each other")
-    step = DQInitStep(crds_path=crds_path, override_dq=override_dq, user_dq=user_dq)
-    failures = 0
-    for path in progress(inputs, "dqinit"):
-        try:
-            result = step.run(path, output=output, output_dir=output_dir, in_place=in_place,
-                              overwrite=overwrite)
-        except USER_ERRORS as error:
-            failures += 1
-            typer.echo(f"{path}: FAILED: {' '.join(str(error).split())}", err=True)
-            continue
-        typer.echo(f"{path}: {result.status} reference={result.reference or 'N/A'} "
-                   f"context={result.context} -> {result.output}")
-    if failures:
+    settings = RunSettings(
+        crds_path=str(crds_path) if crds_path else None,
+        override_dq=str(override_dq) if override_dq else None,
+        user_dq=str(user_dq) if user_dq else None,
+        output_dir=str(output_dir) if output_dir else None,
+        output=str(output) if output else None, in_place=in_place, overwrite=overwrite)
+    with _Progress(len(paths)) as progress:
+        records = run_many(paths, settings, workers=min(workers, len(paths)),
+                           scheduler=scheduler, on_result=progress.advance)
+    for record in records:
+        if record["status"] == "FAILED":
+            typer.echo(f"{record['input']}: FAILED: {record['message']}", err=True)
+        else:
+            typer.echo(f"{record['input']}: {record['status']} reference="
+                       f"{record['reference'] or 'N/A'} context={record['context']} -> "
+                       f"{record['output']}")
+    counts = Counter(record["status"] for record in records)
+    if len(records) > 1:
+        typer.echo("summary: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+                   + f" (of {len(records)} files)")
+    if report is not None:
+        report.write_text(json.dumps({"summary": dict(counts), "files": records}, indent=2))
+    if counts.get("FAILED"):
         raise typer.Exit(1)
+
+
+class _Progress:
+    """A rich progress bar on a terminal (several files); silent otherwise."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self._bar = None
+
+    def __enter__(self):
+        if self.total > 1 and sys.stderr.isatty():
+            from rich.progress import Progress
+
+            self._bar = Progress(transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("dqinit", total=self.total)
+        return self
+
+    def advance(self, record: dict) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
 
 
 def main() -> None:
