@@ -84,14 +84,16 @@ class ReferenceMeta:
         self.name = value
 
 
-def as_dq_array(values) -> np.ndarray:
-    """Return ``values`` as a new 2D uint32 array, or raise naming the first bad pixel.
+def as_dq_array(values, copy: bool = True) -> np.ndarray:
+    """Return ``values`` as a 2D uint32 array, or raise naming the first bad pixel.
 
     Parameters
     ----------
     values : array-like
         Non-negative integers below 2**32, of any numeric dtype; floats must be
         integral (``np.zeros`` gives float64 zeros, which are accepted).
+    copy : bool
+        Copy a uint32 input (default). Only code that owns ``values`` passes False.
 
     Raises
     ------
@@ -104,7 +106,7 @@ def as_dq_array(values) -> np.ndarray:
         raise ValueError(f"DQ must be a 2D array (rows, columns); got {array.ndim} dimensions "
                          f"with shape {array.shape}")
     if array.dtype == np.uint32:
-        return array.copy()
+        return array.copy() if copy else array
     if array.dtype.kind not in "biuf":
         raise ValueError(f"DQ must hold integers; got dtype {array.dtype}")
     if array.dtype.kind == "f":

@@ -18,7 +18,7 @@ from astropy.io import fits
 from dqref import flags, values
 from dqref.atomic import atomic_output
 from dqref.errors import InvalidReferenceError, ReferenceFileError
-from dqref.model import DQModel, Subarray
+from dqref.model import DQModel, Subarray, as_dq_array
 from dqref.validation import errors as error_findings
 
 DQ_EXTENSION = "DQ"
@@ -115,8 +115,8 @@ def from_hdulist(hdulist: fits.HDUList, source: str | os.PathLike = "<memory>") 
     if data is None or data.ndim != 2:
         raise ReferenceFileError(f"{source}: the {DQ_EXTENSION} extension is not a 2D image")
     model = DQModel()
-    try:
-        model.dq = data
+    try:  # the HDU's array is ours (read without memmap): adopt it rather than copy 64 MB
+        model._dq = as_dq_array(data, copy=False)
     except ValueError as error:
         raise ReferenceFileError(f"{source}: {error}") from None
     for keyword, (attribute, _) in _KEYWORDS.items():
