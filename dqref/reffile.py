@@ -53,7 +53,8 @@ def to_hdulist(model: DQModel) -> fits.HDUList:
         value = telescope if attribute == "telescope" else getattr(meta, attribute)
         if attribute == "useafter":
             value = values.normalize_datetime(value)
-        header[keyword] = (value, comment)
+        # A long value keeps the card whole by dropping the comment (no truncation warning).
+        header[keyword] = (value, comment) if len(str(value)) <= 40 else value
     for keyword, (attribute, comment) in _SUBARRAY_KEYWORDS.items():
         header[keyword] = (getattr(meta.subarray, attribute), comment)
     for line in meta.history:
