@@ -358,8 +358,25 @@ def _pad(sink, length: int) -> None:
 
 
 def _copy_range(source, sink, offset: int, length: int) -> None:
-    source.seek(offset)
-    remaining = length
+    """Copy ``length`` bytes at ``offset`` of ``source`` to the end of ``sink``.
+
+    The kernel copies (``os.copy_file_range``) when it can: no bytes pass through Python.
+    """
+    sink.flush()
+    copied = 0
+    if hasattr(os, "copy_file_range"):
+        try:
+            while copied < length:
+                done = os.copy_file_range(source.fileno(), sink.fileno(), length - copied,
+                                          offset + copied)
+                if done == 0:
+                    break
+                copied += done
+        except OSError:  # another file system or kernel: fall back to plain reads
+            pass
+        sink.seek(0, os.SEEK_END)
+    source.seek(offset + copied)
+    remaining = length - copied
     while remaining:
         chunk = source.read(min(remaining, 16 << 20))
         if not chunk:

@@ -29,6 +29,7 @@ from dqref.cache.local_cache import LocalCache
 from dqref.errors import DQRefError
 from dqref.model import DQModel
 from dqref.validation import errors as error_findings
+from dqref.validation import validate
 
 COMPLETE, SKIPPED, FAILED = "COMPLETE", "SKIPPED", "FAILED"
 OUTPUT_SUFFIX = "_dqinit"
@@ -242,7 +243,7 @@ class DQInitStep:
                 raise ReferenceSelectionError(f"DQ reference {path} is unusable: {error}") \
                     from None
             if self.override_dq is None:
-                problems = error_findings(model.validate())
+                problems = error_findings(validate(model, errors_only=True))
                 if problems:
                     raise ReferenceSelectionError(
                         f"DQ reference {path} is invalid: "

@@ -26,7 +26,6 @@ from dataclasses import dataclass, fields
 from importlib import resources
 
 import numpy as np
-from scipy import ndimage
 
 from dqref import flags
 from dqref.errors import DQRefError, UnknownDetectorError
@@ -138,7 +137,7 @@ def _group_only_flags(model, config) -> Iterator[Finding]:
                   f"mask ({hits.size} pixels)", _first_index(model, hits))
 
 
-@rule("dead-and-hot")
+@rule("dead-and-hot", warnings_only=True)
 def _dead_and_hot(model, config) -> Iterator[Finding]:
     both = flags.value("DEAD|HOT")
     if not _usable(model) or _present(model) & both != both:
@@ -150,11 +149,13 @@ def _dead_and_hot(model, config) -> Iterator[Finding]:
                       f"{clash.size} pixels are both DEAD and HOT", _first_index(model, clash))
 
 
-@rule("adj-open-without-open")
+@rule("adj-open-without-open", warnings_only=True)
 def _adj_open_without_open(model, config) -> Iterator[Finding]:
     if not _usable(model) or not _present(model) & flags.PIXEL["ADJ_OPEN"]:
         return
     adjacent = (model.dq & np.uint32(flags.PIXEL["ADJ_OPEN"])) != 0
+    from scipy import ndimage  # only masks with ADJ_OPEN pay for importing scipy
+
     open_pixels = (model.dq & np.uint32(flags.PIXEL["OPEN"])) != 0
     near_open = ndimage.binary_dilation(open_pixels, structure=np.ones((3, 3), bool))
     orphans = adjacent & ~(near_open & ~open_pixels)
@@ -164,7 +165,7 @@ def _adj_open_without_open(model, config) -> Iterator[Finding]:
                       _first(orphans))
 
 
-@rule("reference-pixel-border")
+@rule("reference-pixel-border", warnings_only=True)
 def _reference_pixel_border(model, config) -> Iterator[Finding]:
     if not _usable(model):
         return
@@ -213,7 +214,7 @@ def _border_lines(model, detector) -> tuple[np.ndarray, np.ndarray]:
     return (y < width) | (y >= full_rows - width), (x < width) | (x >= full_columns - width)
 
 
-@rule("do-not-use-policy")
+@rule("do-not-use-policy", warnings_only=True)
 def _do_not_use_policy(model, config) -> Iterator[Finding]:
     if not _usable(model):
         return
@@ -231,7 +232,7 @@ def _do_not_use_policy(model, config) -> Iterator[Finding]:
                           _first_index(model, lacking))
 
 
-@rule("flagged-fraction")
+@rule("flagged-fraction", warnings_only=True)
 def _flagged_fraction(model, config) -> Iterator[Finding]:
     if not _usable(model) or model.dq.size == 0:
         return

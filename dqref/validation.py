@@ -39,13 +39,20 @@ class Finding:
 
 Rule = Callable[..., Iterator[Finding]]
 RULES: list[tuple[str, Rule]] = []
+_WARNING_RULES: set[str] = set()
 
 
-def rule(name: str) -> Callable[[Rule], Rule]:
-    """Register a validation rule under ``name`` (rules run in registration order)."""
+def rule(name: str, warnings_only: bool = False) -> Callable[[Rule], Rule]:
+    """Register a validation rule under ``name`` (rules run in registration order).
+
+    ``warnings_only`` marks rules that never report errors, so callers that only need to
+    know whether a file is usable (the DQ step) can skip them.
+    """
 
     def register(function: Rule) -> Rule:
         RULES.append((name, function))
+        if warnings_only:
+            _WARNING_RULES.add(name)
         return function
 
     return register
@@ -167,7 +174,7 @@ def _bits_defined(model, config) -> Iterator[Finding]:
                           f"pixel (y={y}, x={x})")
 
 
-def validate(model, config=None) -> list[Finding]:
+def validate(model, config=None, errors_only: bool = False) -> list[Finding]:
     """Run every rule on ``model`` and return all findings, errors first.
 
     Parameters
@@ -176,8 +183,12 @@ def validate(model, config=None) -> list[Finding]:
         The reference to check.
     config : object, optional
         Settings passed to the rules that take any.
+    errors_only : bool
+        Skip the rules that can only warn (for callers that just need usability).
     """
-    findings = [finding for _, check in RULES for finding in check(model, config)]
+    findings = [finding for name, check in RULES
+                if not (errors_only and name in _WARNING_RULES)
+                for finding in check(model, config)]
     return sorted(findings, key=lambda f: not f.is_error)
 
 
