@@ -1,9 +1,10 @@
 """The main job, end to end, on an embedded default (run by ``make demo``).
 
 Everything happens under ``demo/`` in the project (nothing in your home directory, no CRDS
-server): create a DQ reference for IRIS1 with manual flags, validate it, register it in a
-fresh local CRDS cache, look it up, simulate a small raw subarray ramp, run the DQ
-initialization step on it, and print the histogram of the output PIXELDQ. Each stage runs
+server): simulate flats and darks with planted defects, derive a DQ reference for IRIS1
+from them (plus a manual flag list), validate it, register it in a fresh local CRDS cache,
+look it up, simulate a small raw subarray ramp, run the DQ initialization step on it, and
+print the histogram of the output PIXELDQ. Each stage runs
 the real command-line tool and shows the command, so you can type the same yourself.
 Running it twice gives the same result: ``demo/`` is rebuilt each time.
 """
@@ -21,15 +22,38 @@ DEMO = ROOT / "demo"
 BIN = Path(sys.executable).parent
 MANUAL_FLAGS = """\
 # x        y          flag                (jwst_reffiles format, 0-indexed, a:b inclusive)
-0:3        :          REFERENCE_PIXEL     # left reference-pixel columns
-4092:4095  :          REFERENCE_PIXEL     # right
-:          0:3        REFERENCE_PIXEL     # bottom rows
-:          4092:4095  REFERENCE_PIXEL     # top
-1100       2100       DEAD|DO_NOT_USE
-1105:1107  2110       HOT|DO_NOT_USE
-1130       2150       WARM
-1200:1210  2200:2202  LOW_QE
+1200:1210  2200:2202  LOW_QE              # a scratch seen by eye on the detector
+1130       2150       TELEGRAPH
 """
+# Planted defects (y, x), inside the subarray the demo ramp will cover.
+DEAD_PIXELS = [(2100, 1100), (2101, 1180)]
+HOT_PIXELS = [(2110, 1105), (2110, 1106), (2110, 1107)]
+WARM_PIXELS = [(2150, 1131)]
+
+
+def simulate_slopes() -> tuple[list[str], list[str]]:
+    """Write 2 flats and 2 darks (4096 x 4096 count rates) with the planted defects."""
+    import numpy as np
+    from astropy.io import fits
+
+    rng = np.random.default_rng(7)
+    header = fits.Header({"INSTRUME": "IRIS", "DETECTOR": "IRIS1"})
+    names = {"flat": [], "dark": []}
+    for index in range(2):
+        flat = rng.normal(1000.0, 10.0, (4096, 4096)).astype(np.float32)
+        for y, x in DEAD_PIXELS:
+            flat[y, x] = 0.0
+        dark = rng.normal(0.01, 0.005, (4096, 4096)).astype(np.float32)
+        for y, x in HOT_PIXELS:
+            dark[y, x] = 3.0
+        for y, x in WARM_PIXELS:
+            dark[y, x] = 0.4
+        for kind, image in (("flat", flat), ("dark", dark)):
+            name = f"{kind}{index}.fits"
+            fits.HDUList([fits.PrimaryHDU(header=header),
+                          fits.ImageHDU(image, name="SCI")]).writeto(DEMO / name)
+            names[kind].append(name)
+    return names["flat"], names["dark"]
 
 
 def stage(title: str, *command: str) -> str:
@@ -53,12 +77,18 @@ def main() -> None:
     DEMO.mkdir()
     (DEMO / "manual_flags.txt").write_text(MANUAL_FLAGS)
     started = time.perf_counter()
-    stage("1. Create a DQ reference for IRIS1 from a manual flag list",
-          "dqref", "create", "iris1_mask.fits", "--instrument", "IRIS", "--detector", "IRIS1",
-          "--useafter", "2025-01-01T00:00:00", "--pedigree", "GROUND",
-          "--description", "IRIS1 demo bad pixel mask", "--author", "dqref demo",
-          "--flags", "manual_flags.txt")
-    stage("2. Validate it", "dqref", "validate", "iris1_mask.fits")
+    print("\n== 0. Simulate 2 flats and 2 darks (4096 x 4096 slopes) with planted defects",
+          flush=True)
+    flats, darks = simulate_slopes()
+    print(f"   wrote {', '.join(flats + darks)}")
+    stage("1. Derive a DQ reference for IRIS1 from them, plus a manual flag list",
+          "dqref", "derive", "iris1_mask.fits", "--instrument", "IRIS", "--detector", "IRIS1",
+          *[a for f in flats for a in ("--flats", f)], *[a for d in darks for a in ("--darks", d)],
+          "--flags", "manual_flags.txt", "--useafter", "2025-01-01T00:00:00",
+          "--pedigree", "GROUND", "--description", "IRIS1 demo bad pixel mask",
+          "--author", "dqref demo")
+    stage("2. Validate it (structure and meaning; --roundtrip runs the DQ step on it)",
+          "dqref", "validate", "--roundtrip", "iris1_mask.fits")
     stage("3. Its histogram (each bit counted separately)", "dqref", "histogram",
           "iris1_mask.fits")
     stage("4. Initialise a local CRDS cache (no server)", "dqref", "cache", "init",

@@ -162,3 +162,11 @@ def test_inputs_of_another_detector_or_shape_are_refused_by_name(files, tmp_path
     fits.PrimaryHDU(np.zeros((10, 10), np.float32)).writeto(tmp_path / "tiny.fits")
     with pytest.raises(DeriveInputError, match="tiny.fits: image shape"):
         derive_reference("IRIS", "IRIS1", darks=[tmp_path / "tiny.fits"])
+
+
+def test_noisy_pixels_are_only_searched_with_three_darks_or_more(config):
+    two = derive_flags([], planted_darks(count=2), config, SHAPE)
+    assert "UNRELIABLE_SLOPE" not in two.rule_counts
+    assert not (two.dq & flags.PIXEL["UNRELIABLE_SLOPE"]).any()
+    three = derive_flags([], planted_darks(count=3), config, SHAPE)
+    assert "UNRELIABLE_SLOPE" in three.rule_counts

@@ -14,6 +14,10 @@ from dqref.derive.flats import flat_defects, normalise
 from dqref.derive.refpix import reference_border
 
 
+#: UNRELIABLE_SLOPE is searched only with at least this many dark images.
+MIN_DARKS_FOR_NOISE = 3
+
+
 @dataclass(frozen=True)
 class DerivationResult:
     """The derived flags and how many pixels each rule found."""
@@ -51,7 +55,9 @@ def derive_flags(flat_images: Sequence[np.ndarray], dark_images: Sequence[np.nda
     if dark_images:
         rate, scatter = clipped_mean_and_scatter(dark_images, config.clip_sigma,
                                                  config.rows_per_block)
-        found.update(dark_defects(rate, scatter if len(dark_images) > 1 else None, config))
+        # The scatter of two values is itself too noisy to judge a pixel by: 3 darks at least.
+        noisy_search = len(dark_images) >= MIN_DARKS_FOR_NOISE
+        found.update(dark_defects(rate, scatter if noisy_search else None, config))
     if border_width:
         found["REFERENCE_PIXEL"] = reference_border(shape, border_width)
     dq = np.zeros(shape, np.uint32)

@@ -12,7 +12,7 @@ def dark_defects(mean_rate: np.ndarray, scatter: np.ndarray | None, config) -> d
 
     HOT: rate > hot_threshold; WARM: warm_threshold < rate <= hot_threshold;
     UNRELIABLE_SLOPE: scatter across the darks more than noisy_sigma robust sigmas above
-    its median (only when a scatter is given, i.e. two or more darks).
+    its median (only when a scatter is given: three or more darks).
     """
     rate = np.nan_to_num(mean_rate, nan=0.0)
     found = {"HOT": rate > config.hot_threshold,
