@@ -13,7 +13,6 @@ from dqref.derive.darks import dark_defects
 from dqref.derive.flats import flat_defects, normalise
 from dqref.derive.refpix import reference_border
 
-
 #: UNRELIABLE_SLOPE is searched only with at least this many dark images.
 MIN_DARKS_FOR_NOISE = 3
 
