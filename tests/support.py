@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 
 from dqinit.simulate import ramp_header, write_raw_ramp
-from dqref import DQModel
+from dqref import DQModel, flags
 from dqref.cache.local_cache import LocalCache
 from dqref.model import Subarray
 
@@ -57,3 +58,17 @@ def header(detector="IRIS1", date="2026-01-01", time="00:00:00", subarray="FULL"
     """A FITS-keyword selection header."""
     return {"INSTRUME": instrument, "DETECTOR": detector, "SUBARRAY": subarray,
             "DATE-OBS": date, "TIME-OBS": time}
+
+
+def jwst_style_mask(path: Path, shape, pixel, header: dict) -> Path:
+    """Write a JWST MASK-style file (plain astropy, no checksums) whose DQ_DEF calls bit 1
+    DEAD (value 2); ``pixel`` (y, x) is set to that DEAD | DO_NOT_USE."""
+    table = flags.dq_def_rows()[:2].copy()
+    table[1] = (1, 2, b"DEAD", b"dead, as this file numbers it")
+    dq = np.zeros(shape, np.uint32)
+    dq[pixel] = 2 | 1
+    primary = fits.PrimaryHDU()
+    primary.header.update({"REFTYPE": "MASK", "SUBARRAY": "FULL", **header})
+    fits.HDUList([primary, fits.ImageHDU(dq, name="DQ"),
+                  fits.BinTableHDU(table, name="DQ_DEF")]).writeto(path)
+    return path

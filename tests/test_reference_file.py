@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from astropy.io import fits
-from support import subarray_reference
+from support import jwst_style_mask, subarray_reference
 from typer.testing import CliRunner
 
 from dqref import DQModel, flags
@@ -76,16 +76,9 @@ def test_an_invalid_model_is_refused_and_nothing_written(tmp_path):
 
 
 def test_a_jwst_mask_reference_is_read_with_its_own_dq_def(tmp_path):
-    table = flags.dq_def_rows()[:2].copy()
-    table[1] = (1, 2, b"DEAD", b"dead in this file")
-    dq = np.zeros((8, 8), np.uint32)
-    dq[2, 3] = 2 | 1
-    primary = fits.PrimaryHDU()
-    primary.header.update({"TELESCOP": "JWST", "INSTRUME": "NIRCAM", "DETECTOR": "NRCA1",
-                           "REFTYPE": "MASK", "USEAFTER": "2022-01-01T00:00:00",
-                           "SUBARRAY": "FULL"})
-    fits.HDUList([primary, fits.ImageHDU(dq, name="DQ"),
-                  fits.BinTableHDU(table, name="DQ_DEF")]).writeto(tmp_path / "jwst.fits")
+    jwst_style_mask(tmp_path / "jwst.fits", (8, 8), (2, 3), {
+        "TELESCOP": "JWST", "INSTRUME": "NIRCAM", "DETECTOR": "NRCA1",
+        "USEAFTER": "2022-01-01T00:00:00"})
     model = DQModel.read(tmp_path / "jwst.fits")
     assert (model.meta.name, model.meta.detector, model.meta.reftype) == \
         ("NIRCAM", "NRCA1", "MASK")

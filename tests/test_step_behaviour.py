@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io import fits
-from support import cache_with, full_frame_reference, sub_ramp, subarray_reference
+from support import (
+    cache_with,
+    full_frame_reference,
+    jwst_style_mask,
+    sub_ramp,
+    subarray_reference,
+)
 from typer.testing import CliRunner
 
 from dqinit import DQInitStep, Ramp
@@ -142,15 +148,8 @@ def test_a_subarray_reference_is_placed_by_its_own_origin(tmp_path):
 
 
 def test_a_jwst_mask_with_other_bit_assignments_is_translated_by_name(tmp_path):
-    table = flags.dq_def_rows()[:2].copy()
-    table[1] = (1, 2, b"DEAD", b"dead, as this file numbers it")
-    dq = np.zeros((4096, 4096), np.uint32)
-    dq[100, 200] = 2 | 1
-    primary = fits.PrimaryHDU()
-    primary.header.update({"INSTRUME": "IRIS", "DETECTOR": "IRIS1", "REFTYPE": "MASK",
-                           "SUBARRAY": "FULL"})
-    fits.HDUList([primary, fits.ImageHDU(dq, name="DQ"),
-                  fits.BinTableHDU(table, name="DQ_DEF")]).writeto(tmp_path / "mask.fits")
+    jwst_style_mask(tmp_path / "mask.fits", (4096, 4096), (100, 200),
+                    {"INSTRUME": "IRIS", "DETECTOR": "IRIS1"})
     result = DQInitStep(override_dq=tmp_path / "mask.fits").run(sub_ramp(tmp_path / "r.fits"))
     _, pixeldq, groupdq, _ = arrays(result.output)
     assert pixeldq[11, 11] == DEAD | DNU and np.count_nonzero(pixeldq) == 1
