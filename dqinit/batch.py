@@ -22,7 +22,7 @@ from pathlib import Path
 from astropy.io import fits
 
 from dqinit import ramp
-from dqinit.step import FAILED, DQInitResult, DQInitStep
+from dqinit.step import FAILED, DQInitResult, DQInitStep, ReferenceChoice
 from dqref.cache.local_cache import LocalCache
 from dqref.console import USER_ERRORS
 from dqref.errors import DQRefError
@@ -48,25 +48,14 @@ class RunSettings:
     context: str | None = None
 
 
-@dataclass(frozen=True)
-class Selection:
-    """A reference chosen by the driver: its path (None: no rule), R_DQ name and context."""
-
-    path: str | None
-    name: str
-    context: str
-
-
 class PinnedStep(DQInitStep):
     """A DQInitStep whose reference was selected by the driver (validated like CRDS's)."""
 
-    selection: Selection | None = None
+    selection: ReferenceChoice | None = None
 
-    def select_reference(self, header):
-        if self.selection is None:
-            return super().select_reference(header)
-        path = Path(self.selection.path) if self.selection.path else None
-        return path, self.selection.name, self.selection.context
+    def select_reference(self, header) -> ReferenceChoice:
+        return self.selection if self.selection is not None \
+            else super().select_reference(header)
 
 
 _STEPS: dict[RunSettings, PinnedStep] = {}  # one step per worker process and settings
@@ -109,7 +98,8 @@ def expand_inputs(arguments: Iterable[str | os.PathLike] = (),
     return unique
 
 
-def select_references(paths: list[Path], settings: RunSettings) -> dict[Path, Selection | None]:
+def select_references(paths: list[Path],
+                      settings: RunSettings) -> dict[Path, ReferenceChoice | None]:
     """Choose the reference of every input, once per distinct selection header.
 
     Inputs whose header cannot be read get None (their task reports the error).
@@ -117,8 +107,8 @@ def select_references(paths: list[Path], settings: RunSettings) -> dict[Path, Se
     if settings.override_dq:
         return dict.fromkeys(paths)
     cache = LocalCache(settings.crds_path)
-    chosen: dict[tuple, Selection] = {}
-    selections: dict[Path, Selection | None] = {}
+    chosen: dict[tuple, ReferenceChoice] = {}
+    selections: dict[Path, ReferenceChoice | None] = {}
     for path in paths:
         try:
             header = fits.getheader(path)
@@ -128,15 +118,15 @@ def select_references(paths: list[Path], settings: RunSettings) -> dict[Path, Se
         key = tuple(sorted(ramp.selection_header(header).items()))
         if key not in chosen:
             answer = cache.bestref(dict(key), context=settings.context)
-            chosen[key] = Selection(str(answer.path), f"crds://{answer.reference}",
-                                    answer.context) if answer.found else \
-                Selection(None, "N/A", f"{answer.context} ({answer.reason})")
+            chosen[key] = ReferenceChoice(answer.path, f"crds://{answer.reference}",
+                                          answer.context) if answer.found else \
+                ReferenceChoice(None, "N/A", answer.context, answer.reason)
         selections[path] = chosen[key]
     return selections
 
 
 def run_one(path: str | os.PathLike, settings: RunSettings,
-            selection: Selection | None) -> dict:
+            selection: ReferenceChoice | None) -> dict:
     """Process one file; return its record. Never raises for a bad file."""
     started = time.perf_counter()
     step = _STEPS.get(settings)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ from dqinit.errors import MaskShapeError, RampFormatError, ReferenceSelectionErr
 from dqref import __version__
 from dqref.cache.local_cache import LocalCache
 from dqref.errors import DQRefError
-from dqref.model import DQModel
+from dqref.model import DQModel, as_dq_array
 from dqref.validation import errors as error_findings
 from dqref.validation import validate
 
@@ -55,6 +55,20 @@ class DQInitResult:
         return {"input": self.input, "output": str(self.output) if self.output else None,
                 "status": self.status, "reference": self.reference, "context": self.context,
                 "message": self.message, "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class ReferenceChoice:
+    """Which reference a ramp gets: its path (None: no rule), its R_DQ name, the context."""
+
+    path: Path | None
+    name: str
+    context: str
+    reason: str = ""
+
+    @property
+    def found(self) -> bool:
+        return self.path is not None
 
 
 @dataclass(frozen=True)
@@ -141,18 +155,18 @@ class DQInitStep:
             result = self._run_file(Path(ramp_input), output, output_dir, in_place, overwrite)
         return _with_time(result, time.perf_counter() - started)
 
-    def select_reference(self, header) -> tuple[Path | None, str, str]:
-        """Return (reference path or None, reference name for R_DQ, context or reason)."""
+    def select_reference(self, header) -> ReferenceChoice:
+        """Return the reference for a ramp's primary header (override, else CRDS)."""
         if self.override_dq is not None:
-            return self.override_dq, f"user:{self.override_dq.name}", "N/A (override)"
-        selection = ramp.selection_header(header)
-        answer = self.cache.bestref(selection, context=self.context)
+            return ReferenceChoice(self.override_dq, f"user:{self.override_dq.name}", "N/A",
+                                   "override")
+        answer = self.cache.bestref(ramp.selection_header(header), context=self.context)
         if not answer.found:
-            return None, "N/A", answer.context + f" ({answer.reason})"
+            return ReferenceChoice(None, "N/A", answer.context, answer.reason)
         if not answer.path.is_file():
             raise ReferenceSelectionError(f"context {answer.context} selects {answer.reference}"
                                           f" but {answer.path} does not exist")
-        return answer.path, f"crds://{answer.reference}", answer.context
+        return ReferenceChoice(answer.path, f"crds://{answer.reference}", answer.context)
 
     # -- file input ----------------------------------------------------------------------
     def _run_file(self, path: Path, output, output_dir, in_place: bool,
@@ -162,18 +176,16 @@ class DQInitStep:
             path, Path(output_dir) if output_dir else None)
         if not in_place and target.resolve() == path.resolve():
             raise RampFormatError(f"{path}: output would overwrite the input; use --in-place")
-        reference_path, reference_name, context = self.select_reference(layout.header)
-        if reference_path is None:
-            message = f"no DQ reference matches ({context}); step SKIPPED, data unchanged"
+        choice = self.select_reference(layout.header)
+        if not choice.found:
+            message = f"no DQ reference matches under {choice.context} ({choice.reason}); " \
+                      "step SKIPPED, data unchanged"
             log.warning("%s: %s", path, message)
-            primary = ramp.status_header(layout.header, SKIPPED, "N/A", context.split()[0],
+            primary = ramp.status_header(layout.header, SKIPPED, "N/A", choice.context,
                                          SOFTWARE_VERSION)
-            if in_place:
-                ramp.write_ramp(layout, target, primary, None, None, overwrite=True)
-            else:
-                ramp.write_ramp(layout, target, primary, None, None, overwrite=overwrite)
-            return DQInitResult(str(path), SKIPPED, target, None, context.split()[0], message)
-        mask = self._science_mask(reference_path, layout.header, layout.image_shape, str(path))
+            ramp.write_ramp(layout, target, primary, None, None, overwrite=overwrite or in_place)
+            return DQInitResult(str(path), SKIPPED, target, None, choice.context, message)
+        mask = self._science_mask(choice.path, layout.header, layout.image_shape, str(path))
         existing_pixeldq = ramp.read_pixeldq(layout)
         # Without an existing PIXELDQ the output is the mask itself: it is only read from here.
         pixeldq = core.merge_pixeldq(existing_pixeldq, mask) if existing_pixeldq is not None \
@@ -186,38 +198,37 @@ class DQInitStep:
                 return dnu_plane
             return core.merge_groupdq_plane(existing_groupdq(integration, group), dnu_plane)
 
-        primary = ramp.status_header(layout.header, COMPLETE, reference_name, context,
+        primary = ramp.status_header(layout.header, COMPLETE, choice.name, choice.context,
                                      SOFTWARE_VERSION)
-        if in_place and ramp.update_in_place(layout, primary, pixeldq, groupdq_plane):
-            pass
-        else:
+        if not (in_place and ramp.update_in_place(layout, primary, pixeldq, groupdq_plane)):
             ramp.write_ramp(layout, target, primary, pixeldq, groupdq_plane,
                             overwrite=overwrite or in_place)
-        return DQInitResult(str(path), COMPLETE, target, reference_name, context)
+        return DQInitResult(str(path), COMPLETE, target, choice.name, choice.context)
 
     # -- in-memory input ----------------------------------------------------------------
     def _run_in_memory(self, science: ramp.Ramp) -> DQInitResult:
         science.check()
-        reference_path, reference_name, context = self.select_reference(science.header)
-        if reference_path is None:
-            header = ramp.status_header(science.header, SKIPPED, "N/A", context.split()[0],
+        choice = self.select_reference(science.header)
+        if not choice.found:
+            header = ramp.status_header(science.header, SKIPPED, "N/A", choice.context,
                                         SOFTWARE_VERSION)
             unchanged = ramp.Ramp(header, science.sci, science.pixeldq, science.groupdq,
                                   science.err)
-            return DQInitResult("<memory>", SKIPPED, None, None, context.split()[0],
-                                f"no DQ reference matches ({context}); step SKIPPED",
-                                ramp=unchanged)
+            return DQInitResult("<memory>", SKIPPED, None, None, choice.context,
+                                f"no DQ reference matches under {choice.context} "
+                                f"({choice.reason}); step SKIPPED", ramp=unchanged)
         image_shape = science.sci.shape[-2:]
-        mask = self._science_mask(reference_path, science.header, image_shape, "<memory>")
+        mask = self._science_mask(choice.path, science.header, image_shape, "<memory>")
         pixeldq = science.pixeldq if science.pixeldq is not None else \
             np.zeros(image_shape, np.uint32)
         groupdq = science.groupdq if science.groupdq is not None else \
             np.zeros(science.sci.shape, np.uint8)
         new_pixeldq, new_groupdq = core.dq_init(pixeldq, groupdq, mask)
-        header = ramp.status_header(science.header, COMPLETE, reference_name, context,
+        header = ramp.status_header(science.header, COMPLETE, choice.name, choice.context,
                                     SOFTWARE_VERSION)
         result = ramp.Ramp(header, science.sci, new_pixeldq, new_groupdq, science.err)
-        return DQInitResult("<memory>", COMPLETE, None, reference_name, context, ramp=result)
+        return DQInitResult("<memory>", COMPLETE, None, choice.name, choice.context,
+                            ramp=result)
 
     # -- masks --------------------------------------------------------------------------
     def _science_mask(self, reference_path: Path, header, image_shape, source: str) -> np.ndarray:
@@ -270,8 +281,6 @@ class DQInitStep:
             if data is None or data.ndim != 2:
                 raise MaskShapeError(f"user DQ {self.user_dq}: needs a 2D image")
             try:
-                from dqref.model import as_dq_array
-
                 self._user_mask = as_dq_array(data)
             except ValueError as error:
                 raise MaskShapeError(f"user DQ {self.user_dq}: {error}") from None
@@ -279,6 +288,4 @@ class DQInitStep:
 
 
 def _with_time(result: DQInitResult, seconds: float) -> DQInitResult:
-    from dataclasses import replace
-
     return replace(result, seconds=seconds)
