@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from support import subarray_reference
@@ -10,6 +12,7 @@ from typer.testing import CliRunner
 from dqref import DQModel, flags
 from dqref.cli import app
 from dqref.model import Subarray
+from dqref.reffile import to_hdulist
 from dqref.semantics import ValidationConfig, ValidationConfigError
 from dqref.validation import validate
 
@@ -21,8 +24,16 @@ def interior_model(size=64) -> DQModel:
     return model
 
 
+@pytest.fixture(autouse=True)
+def _folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
 def findings_of(model, rule_name, config=None):
-    return [f for f in validate(model, config=config) if f.rule == rule_name]
+    """Write the model as a FITS file (errors included), read it back, validate the file."""
+    path = Path(f"{rule_name}-{len(list(Path().iterdir()))}.fits")
+    to_hdulist(model).writeto(path, checksum=True)
+    return [f for f in validate(DQModel.read(path), config=config) if f.rule == rule_name]
 
 
 def test_a_clean_reference_raises_no_semantic_finding():
