@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -58,6 +59,7 @@ def run(
         user_dq=str(user_dq) if user_dq else None,
         output_dir=str(output_dir) if output_dir else None,
         output=str(output) if output else None, in_place=in_place, overwrite=overwrite)
+    started = time.perf_counter()
     with _Progress(len(paths)) as progress:
         records = run_many(paths, settings, workers=min(workers, len(paths)),
                            scheduler=scheduler, on_result=progress.advance)
@@ -70,12 +72,23 @@ def run(
                        f"{record['output']}")
     counts = Counter(record["status"] for record in records)
     if len(records) > 1:
-        typer.echo("summary: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-                   + f" (of {len(records)} files)")
+        typer.echo(_summary_table(records, counts, time.perf_counter() - started))
     if report is not None:
         report.write_text(json.dumps({"summary": dict(counts), "files": records}, indent=2))
     if counts.get("FAILED"):
         raise typer.Exit(1)
+
+
+def _summary_table(records: list[dict], counts: Counter, wall: float) -> str:
+    """Files and step seconds per status, then the totals."""
+    lines = [f"{'status':<10} {'files':>6} {'step seconds':>13}"]
+    for status in ("COMPLETE", "SKIPPED", "FAILED"):
+        if counts.get(status):
+            seconds = sum(r["seconds"] for r in records if r["status"] == status)
+            lines.append(f"{status:<10} {counts[status]:>6} {seconds:>13.2f}")
+    lines.append(f"{'total':<10} {len(records):>6}   wall {wall:.2f} s, "
+                 f"{len(records) / wall:.2f} files/s")
+    return "\n".join(lines)
 
 
 class _Progress:

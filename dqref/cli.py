@@ -116,10 +116,12 @@ def histogram(
 @user_errors("dqref")
 def diff(
     new: Path = typer.Argument(..., help="The new reference."),
-    old: Path = typer.Argument(None, help="The reference to compare with."),
+    old: Path = typer.Argument(None, help="The reference to compare with (default: the "
+                               "one the cache's current context selects for NEW's slot)."),
     against_cache: bool = typer.Option(False, "--against-cache",
                                        help="Compare with what the cache's current context "
-                                            "selects for NEW's detector/subarray/useafter."),
+                                            "selects for NEW's detector/subarray/useafter "
+                                            "(the default when OLD is not given)."),
     path: Path = typer.Option(None, "--path", help="Cache root (with --against-cache)."),
     list_: int = typer.Option(0, "--list", help="Print the first N changed pixels."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -128,10 +130,10 @@ def diff(
     """What changed between two masks: per flag gained/lost/unchanged, newly bad/good."""
     from dqref.compare import diff_references
 
-    if (old is None) == (not against_cache):
-        raise typer.BadParameter("give OLD or --against-cache (not both)")
+    if old is not None and against_cache:
+        raise typer.BadParameter("give OLD or --against-cache, not both")
     new_model = DQModel.read(new)
-    if against_cache:
+    if old is None:
         from dqref.cache.local_cache import LocalCache
 
         old = LocalCache(path).current_reference_for(new_model)

@@ -82,6 +82,10 @@ def test_cli_diff_against_cache_picks_the_reference_in_use(tmp_path):
     data = json.loads(result.output)
     assert data["old"].endswith("iris_dq_0001.fits")      # in use on 2022-01-01
     assert data["changed_pixels"] == 1 and data["flags"]["WARM"]["gained"] == 1
+    implicit = runner.invoke(app, ["diff", str(candidate), "--path", str(cache.root), "--json"])
+    assert json.loads(implicit.output)["old"] == data["old"]   # OLD defaults to the cache
+    both = runner.invoke(app, ["diff", str(candidate), str(first), "--against-cache"])
+    assert both.exit_code == 2
 
 
 def test_cli_diff_of_mismatched_masks_is_one_line_exit_2(tmp_path):

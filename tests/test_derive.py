@@ -170,3 +170,14 @@ def test_noisy_pixels_are_only_searched_with_three_darks_or_more(config):
     assert not (two.dq & flags.PIXEL["UNRELIABLE_SLOPE"]).any()
     three = derive_flags([], planted_darks(count=3), config, SHAPE)
     assert "UNRELIABLE_SLOPE" in three.rule_counts
+
+
+def test_a_3d_stack_counts_as_several_images(tmp_path):
+    rng = np.random.default_rng(5)
+    stack = rng.normal(0.01, 0.005, (3, 4096, 4096)).astype(np.float32)
+    stack[:, 1000, 1000] = 5.0
+    fits.HDUList([fits.PrimaryHDU(header=fits.Header({"INSTRUME": "IRIS", "DETECTOR": "IRIS1"})),
+                  fits.ImageHDU(stack, name="SCI")]).writeto(tmp_path / "darks.fits")
+    model, summary = derive_reference("IRIS", "IRIS1", darks=[tmp_path / "darks.fits"])
+    assert model.dq[1000, 1000] == flags.PIXEL["HOT"] | flags.PIXEL["DO_NOT_USE"]
+    assert "UNRELIABLE_SLOPE" in summary.rule_counts     # 3 images: the noise search ran
