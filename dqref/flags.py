@@ -141,7 +141,7 @@ def dq_def_rows(flag_list: Iterable[Flag] = FLAGS) -> np.ndarray:
 
 def dq_def_mapping(dq_def: np.ndarray) -> dict[str, int]:
     """Return name -> VALUE from a ``DQ_DEF`` structured array (names upper-cased)."""
-    return {_text(row["NAME"]).upper(): int(row["VALUE"]) for row in dq_def}
+    return {decode_name(row["NAME"]).upper(): int(row["VALUE"]) for row in dq_def}
 
 
 def translation_table(dq_def: np.ndarray) -> dict[int, int]:
@@ -197,5 +197,6 @@ def translate(dq: np.ndarray, table: Mapping[int, int]) -> np.ndarray:
     return translated.astype(np.uint32, copy=False)
 
 
-def _text(raw) -> str:
+def decode_name(raw) -> str:
+    """Return a DQ_DEF NAME (bytes or str) as a stripped str."""
     return raw.decode("ascii", "replace").strip() if isinstance(raw, bytes) else str(raw).strip()

@@ -130,8 +130,8 @@ def from_hdulist(hdulist: fits.HDUList, source: str | os.PathLike = "<memory>") 
     if DQ_DEF_EXTENSION in hdulist:
         table = hdulist[DQ_DEF_EXTENSION].data
         model.dq_def = np.array(
-            [(int(r["BIT"]), int(r["VALUE"]), flags._text(r["NAME"]),
-              flags._text(r["DESCRIPTION"]) if "DESCRIPTION" in table.names else "")
+            [(int(r["BIT"]), int(r["VALUE"]), flags.decode_name(r["NAME"]),
+              flags.decode_name(r["DESCRIPTION"]) if "DESCRIPTION" in table.names else "")
              for r in table], dtype=flags.DQ_DEF_DTYPE)
     return model
 

@@ -118,7 +118,7 @@ def _dq_def_known_names(model, config) -> Iterator[Finding]:
     if model.dq_def is None:
         return
     for row_number, row in enumerate(model.dq_def, start=1):
-        name = flags._text(row["NAME"]).upper()
+        name = flags.decode_name(row["NAME"]).upper()
         if name not in flags.PIXEL and name not in flags.ALIASES:
             yield Finding("dq-def-known-names", ERROR,
                           f"NAME {name!r} is not a known flag; readers would drop bit "

@@ -141,7 +141,7 @@ def _dq_def_consistent(model, config) -> Iterator[Finding]:
     seen_names: dict[str, int] = {}
     for row_number, row in enumerate(table, start=1):
         bit, value = int(row["BIT"]), int(row["VALUE"])
-        name = flags._text(row["NAME"]).upper()
+        name = flags.decode_name(row["NAME"]).upper()
         where = f"DQ_DEF row {row_number} ({name})"
         if not 0 <= bit < 32:
             yield Finding("dq-def-consistent", ERROR, f"BIT {bit} is outside 0..31", where)
