@@ -183,24 +183,13 @@ def _reference_pixel_border(model, config) -> Iterator[Finding]:
             yield Finding("reference-pixel-border", WARNING,
                           f"{stray.size} REFERENCE_PIXEL flags lie off the "
                           f"{detector.reference_border}-pixel border", _first_index(model, stray))
-    # The border is a few rows and columns: check those slices only.
-    lacking = 0
-    first = None
-    for rows, columns in ((np.flatnonzero(on_row), slice(None)),
-                          (slice(None), np.flatnonzero(on_column))):
-        strip = (model.dq[rows][:, columns] if isinstance(columns, np.ndarray)
-                 else model.dq[rows, columns]) & _REFERENCE_PIXEL
-        count = int(np.count_nonzero(strip == 0))
-        if count and first is None:
-            ys, xs = np.nonzero(strip == 0)
-            row_numbers = np.arange(model.dq.shape[0])[rows]
-            column_numbers = np.arange(model.dq.shape[1])[columns]
-            first = f"pixel (y={int(row_numbers[ys[0]])}, x={int(column_numbers[xs[0]])})"
-        lacking += count
-    if lacking:  # corner pixels lie on both strips and may count twice: report what we saw
+    lacking = np.zeros(model.dq.shape, bool)
+    lacking[on_row, :] = (model.dq[on_row, :] & _REFERENCE_PIXEL) == 0
+    lacking[:, on_column] |= (model.dq[:, on_column] & _REFERENCE_PIXEL) == 0
+    if lacking.any():
         yield Finding("reference-pixel-border", WARNING,
                       f"the {detector.reference_border}-pixel reference border lacks "
-                      f"REFERENCE_PIXEL on some pixels", first)
+                      f"REFERENCE_PIXEL on {int(lacking.sum())} pixels", _first(lacking))
 
 
 def _border_lines(model, detector) -> tuple[np.ndarray, np.ndarray]:
