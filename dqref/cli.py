@@ -131,7 +131,7 @@ def diff(
     from dqref.compare import diff_references
 
     if old is not None and against_cache:
-        raise typer.BadParameter("give OLD or --against-cache, not both")
+        raise fail("dqref", "diff: give OLD or --against-cache, not both")
     new_model = DQModel.read(new)
     if old is None:
         from dqref.cache.local_cache import LocalCache

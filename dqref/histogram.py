@@ -76,7 +76,7 @@ def flag_histogram(dq: np.ndarray) -> FlagHistogram:
         bits = (distinct[:, None].astype(np.uint64) >> np.arange(32, dtype=np.uint64)) & 1
         per_bit = (bits * counts[:, None]).sum(axis=0)
     else:
-        for bit in range(32):
-            per_bit[bit] = np.count_nonzero(flagged & (1 << bit))
+        for bit in range(min(32, 8 * dq.dtype.itemsize)):  # narrow arrays have fewer bits
+            per_bit[bit] = np.count_nonzero(flagged & dq.dtype.type(1 << bit))
     counts_by_name = {f.name: int(per_bit[f.bit]) for f in flags.FLAGS}
     return FlagHistogram(total=int(dq.size), good=int(dq.size - flagged.size), flags=counts_by_name)

@@ -58,7 +58,8 @@ def to_hdulist(model: DQModel) -> fits.HDUList:
     for keyword, (attribute, comment) in _SUBARRAY_KEYWORDS.items():
         header[keyword] = (getattr(meta.subarray, attribute), comment)
     for line in meta.history:
-        header.add_history(line)
+        for card in history_cards(line):
+            header.add_history(card)
     dq = fits.ImageHDU(model.dq, name=DQ_EXTENSION)
     dq_def = fits.BinTableHDU(np.asarray(model.dq_def, dtype=flags.DQ_DEF_DTYPE),
                               name=DQ_DEF_EXTENSION)
@@ -126,7 +127,7 @@ def from_hdulist(hdulist: fits.HDUList, source: str | os.PathLike = "<memory>") 
         elif attribute in ("useafter", "pedigree"):
             setattr(model.meta, attribute, None)
     model.meta.subarray = subarray_of(header, data.shape)
-    model.meta.history = [str(card) for card in header.get("HISTORY", [])]
+    model.meta.history = history_lines([str(card) for card in header.get("HISTORY", [])])
     if DQ_DEF_EXTENSION in hdulist:
         table = hdulist[DQ_DEF_EXTENSION].data
         model.dq_def = np.array(
@@ -134,6 +135,31 @@ def from_hdulist(hdulist: fits.HDUList, source: str | os.PathLike = "<memory>") 
               flags.decode_name(r["DESCRIPTION"]) if "DESCRIPTION" in table.names else "")
              for r in table], dtype=flags.DQ_DEF_DTYPE)
     return model
+
+
+_HISTORY_WIDTH = 72
+_CONTINUED = "&"  # as in the FITS long-string convention: this card continues on the next
+
+
+def history_cards(line: str) -> list[str]:
+    """Split one HISTORY entry into cards of at most 72 characters, '&' marking continuation."""
+    cards = []
+    while len(line) > _HISTORY_WIDTH:
+        cards.append(line[:_HISTORY_WIDTH - 1] + _CONTINUED)
+        line = line[_HISTORY_WIDTH - 1:]
+    return cards + [line]
+
+
+def history_lines(cards: list[str]) -> list[str]:
+    """Join HISTORY cards written by `history_cards` back into entries."""
+    lines, pending = [], ""
+    for card in cards:
+        if len(card) == _HISTORY_WIDTH and card.endswith(_CONTINUED):
+            pending += card[:-1]
+        else:
+            lines.append(pending + card)
+            pending = ""
+    return lines + ([pending] if pending else [])
 
 
 def subarray_of(header: fits.Header, shape: tuple[int, int]) -> Subarray:

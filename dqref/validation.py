@@ -85,6 +85,17 @@ def _required_metadata(model, config) -> Iterator[Finding]:
             check(value)
         except ValueError as error:
             yield Finding("required-metadata", ERROR, str(error), keyword)
+    for keyword, text in (("DESCRIP", meta.description), ("AUTHOR", meta.author)):
+        if text:
+            try:
+                values.check_header_text(text, keyword)
+            except ValueError as error:
+                yield Finding("required-metadata", ERROR, str(error), keyword)
+    for number, line in enumerate(meta.history, start=1):
+        try:
+            values.check_header_text(line, "HISTORY")
+        except ValueError as error:
+            yield Finding("required-metadata", ERROR, str(error), f"HISTORY line {number}")
     if meta.reftype and str(meta.reftype).upper() not in ("DQ", "MASK"):
         yield Finding("required-metadata", ERROR,
                       f"REFTYPE is {meta.reftype!r}, expected 'DQ'", "REFTYPE")

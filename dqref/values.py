@@ -26,8 +26,8 @@ def normalize_datetime(value: str) -> str:
     ValueError
         ``value`` is not an ISO date or date-time, or names an impossible date.
     """
-    text = str(value).strip()
-    match = _ISO_DATE.match(text)
+    text = str(value)
+    match = _ISO_DATE.fullmatch(text.strip(" "))
     if not match:
         raise ValueError(f"{value!r} is not an ISO date-time (YYYY-MM-DDTHH:MM:SS)")
     date, time = match.group(1), match.group(2) or "00:00:00"
@@ -40,10 +40,10 @@ def normalize_datetime(value: str) -> str:
 
 def check_pedigree(value: str) -> str:
     """Return ``value`` if it is a valid PEDIGREE, else raise ValueError."""
-    text = str(value).strip().upper()
+    text = str(value).strip(" ").upper()
     if text in PEDIGREES:
         return text
-    match = _INFLIGHT.match(text)
+    match = _INFLIGHT.fullmatch(text)
     if match:
         start, end = (normalize_datetime(d) for d in match.groups())
         if end < start:
@@ -56,7 +56,16 @@ def check_pedigree(value: str) -> str:
 def check_name(value: str, what: str) -> str:
     """Return ``value`` upper-cased if it is a safe name, else raise ValueError."""
     text = str(value)
-    if not NAME_PATTERN.match(text):
+    if not NAME_PATTERN.fullmatch(text):
         raise ValueError(f"{what} {value!r} may only contain letters, digits, '_' and '-' "
                          "(at most 40 characters)")
     return text.upper()
+
+
+def check_header_text(value: str, what: str) -> str:
+    """Return ``value`` if it can be a FITS header value (printable ASCII), else raise."""
+    text = str(value)
+    if not (text.isascii() and text.isprintable()):
+        bad = next(c for c in text if not (c.isascii() and c.isprintable()))
+        raise ValueError(f"{what} must be printable ASCII (FITS headers); found {bad!r}")
+    return text

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from dqref.cache.local_cache import LocalCache
-from dqref.console import progress, user_errors
+from dqref.console import fail, progress, user_errors
 
 app = typer.Typer(name="cache", no_args_is_help=True, add_completion=False,
                   help="The local CRDS cache: init, add, bestref, list, verify.")
@@ -52,7 +52,7 @@ def bestref(
     """Print the selected reference's path, or N/A with the reason."""
     cache = LocalCache(path)
     if dataset is None and not param:
-        raise typer.BadParameter("give a DATASET or at least one --param KEY=VALUE")
+        raise fail("dqref", "cache bestref: give a DATASET or at least one --param KEY=VALUE")
     if dataset is not None:
         answer = cache.bestref_for_file(dataset, context=context)
     else:
@@ -60,7 +60,7 @@ def bestref(
         for item in param:
             key, separator, value = item.partition("=")
             if not separator or not key:
-                raise typer.BadParameter(f"--param {item!r} is not KEY=VALUE")
+                raise fail("dqref", f"cache bestref: --param {item!r} is not KEY=VALUE")
             header[key.strip()] = value.strip()
         answer = cache.bestref(header, context=context)
     typer.echo(str(answer.path) if answer.found else f"N/A ({answer.reason})")

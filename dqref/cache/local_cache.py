@@ -378,12 +378,15 @@ class LocalCache:
         """Refuse content already registered in ``pipeline``.
 
         Only references a context names count: an orphan left by an interrupted add is
-        not registered, so retrying the same file succeeds.
+        not registered, so retrying the same file succeeds. FITS checksums are sums, blind
+        to a flag moved between pixels, so they only pre-select candidates; a byte hash
+        decides.
         """
-        fingerprint = _fingerprint(source)
+        checksums = _checksum_cards(source)
         for name in crds_adapter.reference_names(pipeline):
             existing = self.reference_path(name)
-            if existing.is_file() and _fingerprint(existing) == fingerprint:
+            if existing.is_file() and _checksum_cards(existing) == checksums and \
+                    _content_hash(existing) == _content_hash(source):
                 raise DuplicateReferenceError(
                     f"{source}: the same content is already registered as {name}")
 
@@ -433,18 +436,20 @@ class LocalCache:
         return problems
 
 
-def _fingerprint(path: Path) -> str:
-    """Identify a file's content: its HDU checksums when present, else its bytes' sha1."""
+def _checksum_cards(path: Path) -> list:
+    """Return each HDU's (CHECKSUM, DATASUM) cards: a cheap, header-only pre-filter."""
     try:
         with fits.open(path) as hdulist:
-            sums = [(h.header.get("CHECKSUM"), h.header.get("DATASUM")) for h in hdulist]
-        if all(c and d for c, d in sums):
-            return repr(sums)
+            return [(h.header.get("CHECKSUM"), h.header.get("DATASUM")) for h in hdulist]
     except (OSError, ValueError):
-        pass
-    digest = hashlib.sha1()
+        return []
+
+
+def _content_hash(path: Path) -> str:
+    """Return the sha256 of a file's bytes."""
+    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
+        for block in iter(lambda: handle.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()
 

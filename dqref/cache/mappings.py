@@ -25,9 +25,9 @@ ANY_SUBARRAY = "N/A"
 #: imap value meaning "no dq rules yet" (crds returns NOT FOUND n/a).
 NOT_APPLICABLE = "N/A"
 _PLACEHOLDER_SUM = "0" * 40
-_REFERENCE_NAME = re.compile(r"^[a-z]+_dq_\d{4,}\.fits$")
-_MAPPING_NAME = re.compile(r"^ligeriri(_[a-z]+){0,2}_\d{4,}\.[pir]map$")
-_USEAFTER = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_REFERENCE_NAME = re.compile(r"[a-z]+_dq_\d{4,}\.fits")
+_MAPPING_NAME = re.compile(r"ligeriri(_[a-z]+){0,2}_\d{4,}\.[pir]map")
+_USEAFTER = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")  # always used with fullmatch
 
 
 class MappingValueError(DQRefError, ValueError):
@@ -55,7 +55,10 @@ class MatchRule:
 
 def rmap_useafter(iso_datetime: str) -> str:
     """Return an ISO date-time in crds's UseAfter format ``YYYY-MM-DD HH:MM:SS``."""
-    return values.normalize_datetime(iso_datetime).replace("T", " ")
+    try:
+        return values.normalize_datetime(iso_datetime).replace("T", " ")
+    except ValueError as error:
+        raise MappingValueError(f"USEAFTER: {error}") from None
 
 
 def _literal(value) -> str:
@@ -84,7 +87,7 @@ def _checked_name(value: str, what: str) -> str:
 
 
 def _checked_file(value: str, pattern: re.Pattern, what: str) -> str:
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         raise MappingValueError(f"{what} {value!r} is not a valid file name for this cache")
     return value
 
@@ -103,9 +106,12 @@ def render_rmap(name: str, instrument: str, rules: list[MatchRule], derived_from
     for rule in sorted(rules, key=lambda r: (r.detector, r.subarray)):
         entries = []
         for entry in sorted(rule.entries, key=lambda e: e.useafter):
-            if not _USEAFTER.match(entry.useafter):
+            if not _USEAFTER.fullmatch(entry.useafter):
                 raise MappingValueError(f"USEAFTER {entry.useafter!r} is not 'YYYY-MM-DD HH:MM:SS'")
-            values.normalize_datetime(entry.useafter)
+            try:
+                values.normalize_datetime(entry.useafter)
+            except ValueError as error:
+                raise MappingValueError(f"USEAFTER: {error}") from None
             entries.append(UseAfterEntry(entry.useafter,
                                          _checked_file(entry.reference, _REFERENCE_NAME,
                                                        "reference")))

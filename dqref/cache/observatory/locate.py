@@ -119,7 +119,7 @@ def decompose_newstyle_name(filename):
     """Split a ligeriri name into (path, observatory, instrument, filekind, serial, ext)."""
     path, name = os.path.split(filename)
     base, ext = os.path.splitext(name)
-    mapping = _MAPPING_NAME.match(name)
+    mapping = _MAPPING_NAME.fullmatch(name)
     if mapping:
         first, second, serial, _ = mapping.groups()
         if ext == ".pmap":
@@ -129,7 +129,7 @@ def decompose_newstyle_name(filename):
         else:
             instrument, filekind = first or "", second or ""
         return path, OBSERVATORY, instrument, filekind, serial or "", ext
-    reference = _REFERENCE_NAME.match(name)
+    reference = _REFERENCE_NAME.fullmatch(name)
     if reference:
         instrument, filekind, serial = reference.groups()
         assert instrument in INSTRUMENTS, f"Invalid instrument {instrument!r} in {filename!r}"
