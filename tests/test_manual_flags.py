@@ -1,0 +1,127 @@
+"""Manual flag lists in the jwst_reffiles format: ``x y FLAG``, 0-indexed, inclusive ranges."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from dqref.errors import ManualFlagsError
+from dqref.manual_flags import apply_manual_flags, parse_manual_flags, read_manual_flags
+
+SHAPE = (20, 30)  # rows (y), columns (x)
+
+
+def flagged_by(text: str, shape=SHAPE) -> np.ndarray:
+    return apply_manual_flags(np.zeros(shape, np.uint32), parse_manual_flags(text, shape))
+
+
+def test_a_single_pixel_line_flags_column_x_row_y():
+    dq = flagged_by("12 7 DEAD\n")
+    assert dq[7, 12] == 1024
+    assert np.count_nonzero(dq) == 1
+
+
+def test_parse_returns_slices_value_and_line_number():
+    (entry,) = parse_manual_flags("\n# header\n3 4 HOT\n", SHAPE)
+    assert (entry.columns, entry.rows, entry.value, entry.line) == (
+        slice(3, 4), slice(4, 5), 2048, 3)
+
+
+def test_ranges_are_inclusive_at_both_ends():
+    dq = flagged_by("2:4 10:11 HOT\n")
+    assert np.argwhere(dq).tolist() == [[10, 2], [10, 3], [10, 4], [11, 2], [11, 3], [11, 4]]
+
+
+def test_a_range_of_one_pixel():
+    assert np.argwhere(flagged_by("5:5 6:6 DEAD")).tolist() == [[6, 5]]
+
+
+def test_a_colon_means_the_whole_axis():
+    dq = flagged_by("0 : REFERENCE_PIXEL\n")
+    assert np.count_nonzero(dq[:, 0]) == SHAPE[0] and np.count_nonzero(dq) == SHAPE[0]
+
+
+def test_open_ranges_run_to_the_edge():
+    dq = flagged_by("27: :1 DEAD\n")
+    assert np.argwhere(dq).tolist() == [[0, 27], [0, 28], [0, 29], [1, 27], [1, 28], [1, 29]]
+
+
+def test_comments_and_blank_lines_are_ignored():
+    dq = flagged_by("# x y flag\n\n   \n1 1 DEAD   # a dead pixel\n#2 2 HOT\n")
+    assert np.argwhere(dq).tolist() == [[1, 1]]
+
+
+def test_flags_can_be_joined_by_a_bar_or_given_as_an_integer():
+    dq = flagged_by("0 0 DEAD|DO_NOT_USE\n1 0 4096\n2 0 hot, do_not_use\n")
+    assert dq[0, :3].tolist() == [1025, 4096, 2049]
+
+
+def test_overlapping_lines_or_their_flags_together():
+    dq = flagged_by("0:2 0 DEAD\n1 0 DO_NOT_USE\n")
+    assert dq[0, :3].tolist() == [1024, 1025, 1024]
+
+
+def test_the_far_edge_pixel_is_inside():
+    assert flagged_by("29 19 HOT")[19, 29] == 2048
+
+
+def test_apply_returns_a_copy_and_keeps_existing_flags():
+    dq = np.zeros(SHAPE, np.uint32)
+    dq[0, 0] = 2048
+    result = apply_manual_flags(dq, parse_manual_flags("0 0 DEAD", SHAPE))
+    assert result[0, 0] == 3072
+    assert dq[0, 0] == 2048
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("30 0 DEAD", "x '30' is outside 0..29"),
+    ("0 20 DEAD", "y '20' is outside 0..19"),
+    ("-1 0 DEAD", "x '-1' is outside 0..29"),
+    ("25:30 0 DEAD", "x '25:30' is outside 0..29"),
+    ("5:3 0 DEAD", "x '5:3' is outside 0..29"),
+])
+def test_coordinates_outside_the_array_are_refused(line, message):
+    with pytest.raises(ManualFlagsError, match=f"<text>:2: {message}"):
+        parse_manual_flags(f"0 0 DEAD\n{line}\n", SHAPE)
+
+
+def test_a_non_integer_coordinate_is_refused_naming_the_line():
+    with pytest.raises(ManualFlagsError, match=r"<text>:1: y 'a' is not an integer, a:b range "
+                                               r"or ':'"):
+        parse_manual_flags("3 a DEAD", SHAPE)
+
+
+def test_a_line_with_two_fields_is_refused_naming_the_line():
+    with pytest.raises(ManualFlagsError, match=r"<text>:3: expected 'x y FLAG', got '3 4'"):
+        parse_manual_flags("# c\n1 1 DEAD\n3 4\n", SHAPE)
+
+
+def test_an_unknown_flag_is_refused_naming_the_line_and_flag():
+    with pytest.raises(ManualFlagsError, match=r"<text>:1: unknown flag 'DAED'"):
+        parse_manual_flags("1 1 DAED", SHAPE)
+
+
+def test_errors_in_a_file_name_the_file_and_line(tmp_path):
+    path = tmp_path / "flags.txt"
+    path.write_text("# x y flag\n1 1 DEAD\n100 1 HOT\n")
+    with pytest.raises(ManualFlagsError, match=re.escape(f"{path}:3: x '100' is outside 0..29")):
+        read_manual_flags(path, SHAPE)
+
+
+def test_read_manual_flags_parses_a_file(tmp_path):
+    path = tmp_path / "flags.txt"
+    path.write_text("1 2 DEAD\n0:1 0 HOT\n")
+    entries = read_manual_flags(path, SHAPE)
+    assert [(e.columns, e.rows, e.value, e.line) for e in entries] == [
+        (slice(1, 2), slice(2, 3), 1024, 1), (slice(0, 2), slice(0, 1), 2048, 2)]
+
+
+def test_a_missing_flag_file_is_a_manual_flags_error(tmp_path):
+    with pytest.raises(ManualFlagsError, match="cannot read manual flags"):
+        read_manual_flags(tmp_path / "absent.txt", SHAPE)
+
+
+def test_manual_flags_error_is_a_value_error():
+    assert issubclass(ManualFlagsError, ValueError)
