@@ -1,147 +1,156 @@
-"""Derive a DQ reference from FITS flats and darks (the file-level API of `dqref derive`)."""
+"""Derive a DQ reference from FITS flats and darks: the file-level API of `dqref derive`.
+
+Opens and checks the inputs (`dqref.derive.inputs`), runs the numpy core
+(`dqref.derive.core.derive_flags`), ORs in manual flags last and records the provenance in
+HISTORY. The caller writes the model (``model.write(path)``).
+"""
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
-import numpy as np
-from astropy.io import fits
-
-from dqref import __version__
+from dqref import __version__, values
 from dqref.derive.config import DeriveConfig
 from dqref.derive.core import derive_flags
-from dqref.errors import DQRefError
+from dqref.derive.inputs import DeriveInputError, images_of, open_slope_files
+from dqref.detectors import get_detector
 from dqref.histogram import FlagHistogram
 from dqref.manual_flags import apply_manual_flags, read_manual_flags
 from dqref.model import DQModel
 
 
-class DeriveInputError(DQRefError):
-    """An input image is unreadable or disagrees with the others (detector, shape)."""
-
-
 @dataclass(frozen=True)
 class DerivationSummary:
-    """What each rule found and the final histogram."""
+    """What a derivation found: pixels per rule, the measured levels and the histogram.
+
+    Attributes
+    ----------
+    rule_counts : dict of str to int
+        Pixels each rule found (a pixel found by two rules counts for both).
+    histogram : FlagHistogram
+        Pixels per flag in the final mask (manual flags included).
+    levels : dict of str to float
+        Levels the rules measured (see `dqref.derive.core.DerivationResult`).
+    flat_images, dark_images : int
+        Images combined (a 3D stack counts once per plane).
+    manual_entries : int
+        Lines of the manual flag list ORed in (0 without one).
+    """
 
     rule_counts: dict[str, int]
     histogram: FlagHistogram
+    levels: dict[str, float] = field(default_factory=dict)
+    flat_images: int = 0
+    dark_images: int = 0
+    manual_entries: int = 0
 
     def format(self) -> str:
-        lines = ["pixels found per rule:"]
-        lines += [f"  {name:<18} {count:>10}" for name, count in self.rule_counts.items()]
+        """Return a plain-text report: inputs, pixels per rule, levels, the histogram."""
+        lines = [f"inputs: {self.flat_images} flat images, {self.dark_images} dark images, "
+                 f"{self.manual_entries} manual flag entries", "pixels found per rule:"]
+        width = max([len(name) for name in self.rule_counts] + [len("rule")])
+        lines += [f"  {name:<{width}}  {count:>10}" for name, count in self.rule_counts.items()]
+        if self.levels:
+            lines.append("levels measured:")
+            width = max(len(name) for name in self.levels)
+            lines += [f"  {name:<{width}}  {level:>12.6g}" for name, level in self.levels.items()]
+        lines.append("flags in the reference:")
         return "\n".join(lines) + "\n" + self.histogram.format_table()
 
 
-def derive_reference(instrument: str, detector: str, flats: Sequence[str | os.PathLike] = (),
+def derive_reference(instrument: str, detector: str,
+                     flats: Sequence[str | os.PathLike] = (),
                      darks: Sequence[str | os.PathLike] = (),
                      manual_flags: str | os.PathLike | None = None,
-                     config: DeriveConfig | None = None, progress=None,
+                     config: DeriveConfig | str | os.PathLike | None = None, *,
+                     progress: Callable[[Iterable, str], Iterable] | None = None,
                      **meta) -> tuple[DQModel, DerivationSummary]:
-    """Derive a reference (not written) and a summary from flat and dark slope images.
+    """Derive a full-frame DQ reference (not written) from flat and dark slope files.
 
     Parameters
     ----------
     instrument, detector : str
-        From the detector table; every input's INSTRUME/DETECTOR, when present, must agree
-        and its shape must be the detector's full frame.
-    flats, darks : sequences of paths
-        FITS slope images: ``SCI`` extension or primary HDU, 2D or a 3D stack.
-    manual_flags : path, optional
-        jwst_reffiles-format list, ORed in last.
-    config : DeriveConfig, optional
-        Thresholds (default: ``defaults.toml``).
+        Names from the detector table (``dqref/detectors.toml``).
+    flats, darks : sequences of path-like
+        FITS slope images (``SCI`` extension or primary HDU; 2D, or 3D stacks counted once
+        per plane) of the detector's full frame. At least one of the two.
+    manual_flags : path-like, optional
+        A jwst_reffiles-format flag list (`dqref.manual_flags`), ORed in last.
+    config : DeriveConfig or path-like, optional
+        Settings, or a TOML file of settings to change (`DeriveConfig.from_toml`); the
+        defaults if not given. A ``reference_border`` of None takes the detector's.
     progress : callable, optional
-        ``progress(iterable, description)`` wrapper (progress bars).
-    **meta : str
-        useafter, pedigree, description, author.
+        ``progress(items, description)`` wrapper, e.g. `dqref.console.progress`.
+    **meta : str or None
+        ``useafter``, ``pedigree``, ``description``, ``author`` (None: the default).
+
+    Returns
+    -------
+    model : DQModel
+        The reference, HISTORY filled with the software version, every input file, every
+        setting and what each rule found. Write it with ``model.write(path)``.
+    summary : DerivationSummary
 
     Raises
     ------
     DeriveInputError
-        An input cannot be read or disagrees with the detector; the message names it.
+        No inputs, an unreadable input or one that disagrees with the detector (every
+        problem named with its file), or bad metadata.
+    DeriveConfigError
+        A bad configuration file or value.
+    UnknownDetectorError, ManualFlagsError
+        Unknown instrument/detector; a bad manual flag list.
     """
-    config = config or DeriveConfig.load()
-    model = DQModel.blank(instrument, detector, **{k: v for k, v in meta.items() if v})
-    shape = model.detector_info.shape
-    width = model.detector_info.reference_border if config.reference_border < 0 \
-        else config.reference_border
+    info = get_detector(instrument, detector)
+    meta = {key: value for key, value in meta.items() if value is not None}
+    _check_metadata(meta)
+    if not isinstance(config, DeriveConfig):
+        config = DeriveConfig.from_toml(config)
+    if config.reference_border is None:
+        config = dataclasses.replace(config, reference_border=info.reference_border)
     if not flats and not darks:
-        raise DeriveInputError("give at least one flat (--flats) or dark (--darks)")
-    with contextlib.ExitStack() as stack:
-        wrap = progress or (lambda items, description: items)
-        flat_images = [image for path in wrap(flats, "reading flats")
-                       for image in _images(stack, Path(path), model)]
-        dark_images = [image for path in wrap(darks, "reading darks")
-                       for image in _images(stack, Path(path), model)]
-        result = derive_flags(flat_images, dark_images, config, shape, width)
-    dq = result.dq
-    history = [f"Derived by dqref {__version__} (dqref derive)"]
-    history += [f"flat: {Path(p).name}" for p in flats] + [f"dark: {Path(p).name}" for p in darks]
-    history += config.history() + [f"reference_border used = {width}"]
+        raise DeriveInputError("nothing to derive from: give at least one flat or dark")
+    # Read the manual list before the long part, so a typo in it fails at once.
+    entries = read_manual_flags(manual_flags, info.shape) if manual_flags is not None else []
+    with open_slope_files(flats, darks, info, progress) as (flat_files, dark_files):
+        result = derive_flags(images_of(flat_files), images_of(dark_files), config, info.shape,
+                              progress=progress)
+        inputs = [f"flat: {f.describe()}" for f in flat_files] + \
+                 [f"dark: {f.describe()}" for f in dark_files]
+    dq = apply_manual_flags(result.dq, entries) if entries else result.dq
+    model = DQModel(dq, name=info.instrument, detector=info.name, **meta)
+    if not model.meta.description:
+        model.meta.description = (f"{info.instrument} {info.name} bad pixels from "
+                                  f"{result.flat_count} flats, {result.dark_count} darks")
+    history = [f"Derived by dqref {__version__} (dqref derive) from {result.flat_count} "
+               f"flat and {result.dark_count} dark images", *inputs, *config.history()]
+    history += [f"rule {name} found {count} pixels" for name, count in result.rule_counts.items()]
+    history += [f"measured {name} = {level:.6g}" for name, level in result.levels.items()]
     if manual_flags is not None:
-        entries = read_manual_flags(manual_flags, shape)
-        dq = apply_manual_flags(dq, entries)
-        history.append(f"manual flags: {Path(manual_flags).name} ({len(entries)} entries)")
-    model.dq = dq
+        history.append(f"manual flags ORed in last: {_ascii(manual_flags)} "
+                       f"({len(entries)} entries)")
     model.meta.history.extend(history)
-    if not meta.get("description"):
-        model.meta.description = f"Bad pixel mask for {instrument} {detector} from " \
-                                 f"{len(flats)} flats and {len(darks)} darks"
-    return model, DerivationSummary(result.rule_counts, model.histogram())
+    summary = DerivationSummary(result.rule_counts, model.histogram(), result.levels,
+                                result.flat_count, result.dark_count, len(entries))
+    return model, summary
 
 
-class RowReader:
-    """One 2D image of a FITS file, read a block of rows at a time from disk.
-
-    Memory maps would keep every page read so far resident; positioned reads do not, so
-    twenty 4096 x 4096 inputs cost only the current block of each.
-    """
-
-    def __init__(self, path: Path, offset: int, shape: tuple[int, int], dtype: np.dtype):
-        self.path, self.offset, self.shape, self.dtype = path, offset, shape, dtype
-
-    def __getitem__(self, rows: slice) -> np.ndarray:
-        start, stop, _ = rows.indices(self.shape[0])
-        count = (stop - start) * self.shape[1]
-        offset = self.offset + start * self.shape[1] * self.dtype.itemsize
-        block = np.fromfile(self.path, dtype=self.dtype, count=count, offset=offset)
-        return block.reshape(stop - start, self.shape[1]).astype(np.float32)
+def _check_metadata(meta: dict) -> None:
+    """Refuse bad metadata before the long part rather than when writing."""
+    checks = {"useafter": values.normalize_datetime, "pedigree": values.check_pedigree,
+              "description": lambda v: values.check_header_text(v, "description"),
+              "author": lambda v: values.check_header_text(v, "author")}
+    for key, value in meta.items():
+        if key not in checks:
+            raise TypeError(f"unknown metadata field {key!r}; known: {', '.join(checks)}")
+        try:
+            checks[key](value)
+        except ValueError as error:
+            raise DeriveInputError(f"{key}: {error}") from None
 
 
-_FLOATS = {-32: np.dtype(">f4"), -64: np.dtype(">f8")}
-
-
-def _images(stack: contextlib.ExitStack, path: Path, model: DQModel) -> list:
-    """Check one input and return its 2D images as row readers (or arrays if scaled)."""
-    try:
-        hdulist = stack.enter_context(fits.open(path, memmap=False, lazy_load_hdus=False))
-    except (OSError, ValueError) as error:
-        raise DeriveInputError(f"{path}: cannot be read as FITS ({error})") from None
-    header = hdulist[0].header
-    for keyword, expected in (("INSTRUME", model.meta.name), ("DETECTOR", model.meta.detector)):
-        value = str(header.get(keyword, expected)).strip().upper()
-        if value != expected:
-            raise DeriveInputError(f"{path}: {keyword} is {value}, expected {expected}")
-    index = hdulist.index_of("SCI") if "SCI" in hdulist else 0
-    hdu_header = hdulist[index].header
-    shape = tuple(hdu_header.get(f"NAXIS{n}", 0) for n in range(hdu_header.get("NAXIS", 0), 0, -1))
-    if len(shape) not in (2, 3):
-        raise DeriveInputError(f"{path}: needs a 2D image or a 3D stack (SCI or primary)")
-    if tuple(shape[-2:]) != model.detector_info.shape:
-        raise DeriveInputError(f"{path}: image shape {tuple(shape[-2:])} differs from the "
-                               f"{model.meta.detector} full frame {model.detector_info.shape}")
-    planes = shape[0] if len(shape) == 3 else 1
-    dtype = _FLOATS.get(hdu_header["BITPIX"])
-    scaled = hdu_header.get("BSCALE", 1) != 1 or hdu_header.get("BZERO", 0) != 0
-    if dtype is None or scaled:  # integers or scaled data: let astropy decode them
-        data = np.asarray(hdulist[index].data, dtype=np.float32)
-        return [data] if data.ndim == 2 else list(data)
-    offset = hdulist.fileinfo(index)["datLoc"]
-    plane_bytes = shape[-2] * shape[-1] * dtype.itemsize
-    return [RowReader(path, offset + plane * plane_bytes, tuple(shape[-2:]), dtype)
-            for plane in range(planes)]
+def _ascii(path: str | os.PathLike) -> str:
+    return str(path).encode("ascii", "backslashreplace").decode("ascii")

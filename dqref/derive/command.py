@@ -1,4 +1,7 @@
-"""``dqref derive``: the command (a thin skin over `dqref.derive.api.derive_reference`)."""
+"""``dqref derive``: a thin skin over `dqref.derive.api.derive_reference`.
+
+Registered on the ``dqref`` app by ``app.command("derive")(derive_command)``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import typer
 
 from dqref.console import progress, user_errors
 from dqref.derive.api import derive_reference
-from dqref.derive.config import DeriveConfig
+from dqref.errors import FileExistsRefusedError
 from dqref.model import DEFAULT_PEDIGREE, DEFAULT_USEAFTER
 
 
@@ -28,10 +31,14 @@ def derive_command(
     overwrite: bool = typer.Option(False, help="Replace OUTPUT if it exists."),
 ) -> None:
     """Derive a DQ reference from flats and darks (thresholds: dqref/derive/defaults.toml)."""
+    if output.exists() and not overwrite:  # refuse before the long part, not after it
+        raise FileExistsRefusedError(f"{output}: exists; refusing to overwrite it "
+                                     "(--overwrite replaces it)")
     model, summary = derive_reference(
-        instrument, detector, flats or (), darks or (), manual_flags,
-        DeriveConfig.load(config), progress=progress, useafter=useafter, pedigree=pedigree,
-        description=description, author=author)
+        instrument, detector, flats or (), darks or (), manual_flags, config,
+        progress=progress, useafter=useafter, pedigree=pedigree, description=description,
+        author=author)
     model.write(output, overwrite=overwrite)
-    typer.echo(f"{output}: derived from {len(flats or ())} flats and {len(darks or ())} darks")
+    typer.echo(f"{output}: {model.meta.name} {model.meta.detector}, derived from "
+               f"{summary.flat_images} flat and {summary.dark_images} dark images")
     typer.echo(summary.format())
