@@ -164,8 +164,7 @@ def _settings(config) -> ValidationConfig:
         return _default_config()
     if isinstance(config, ValidationConfig):
         return config
-    # A settings object of the same shape (dqref.semantics.ValidationConfig, which this
-    # module supersedes): take the fields it has.
+    # A settings object of the same shape (a caller's own dataclass): take the fields it has.
     given = {f.name: getattr(config, f.name) for f in dataclasses.fields(ValidationConfig)
              if hasattr(config, f.name)}
     if not given:
@@ -193,8 +192,7 @@ def rule(name: str, warnings_only: bool = False) -> Callable[[Rule], Rule]:
     know whether a file is usable (the DQ step) can skip them.
 
     A name is registered once. Registering it again with a function of the same name is
-    ignored (a reloaded module, or ``dqref/semantics.py``, which this module supersedes);
-    with a different function it is an error.
+    ignored (a reloaded module); with a different function it is an error.
     """
 
     def register(function: Rule) -> Rule:

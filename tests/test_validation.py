@@ -1,8 +1,9 @@
 """The structural validation rules, each broken on purpose.
 
 Rules covered: dq-array, required-metadata, known-detector, geometry, dq-def-consistent,
-bits-defined. Semantic rules (dqref/semantics.py) are tested elsewhere; assertions here
-look only at the findings of the rule under test.
+bits-defined. Semantic rules are tested elsewhere (tests/test_semantic_rules.py,
+tests/test_dq_def_translation.py); assertions here look only at the findings of the rule
+under test.
 """
 
 from __future__ import annotations
