@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from dqref.cache import crds_adapter
 from dqref.cache.local_cache import LocalCache
 from dqref.console import fail, progress, user_errors
 
@@ -31,10 +32,13 @@ def add(
     reference: Path = typer.Argument(..., help="A valid DQ reference file."),
     path: Path = PATH_OPTION,
     replace: bool = typer.Option(False, help="Supersede the reference of an occupied slot."),
+    roundtrip: bool = typer.Option(True, help="Run the registered reference checks first "
+                                   "(the DQ step's round trip on a synthetic ramp)."),
 ) -> None:
     """Register a reference: copy it in, write new mappings, make them current."""
     cache = LocalCache(path)
-    result = cache.add(reference, replace=replace)
+    checks = crds_adapter.reference_checks() if roundtrip else ()
+    result = cache.add(reference, replace=replace, checks=checks)
     typer.echo(f"{reference} -> {result.reference}\n"
                f"new mappings: {result.rmap}, {result.imap}, {result.context}\n"
                f"current context: {result.previous_context} -> {result.context}")

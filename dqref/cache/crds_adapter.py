@@ -1,59 +1,108 @@
 """The only module that touches crds internals.
 
-crds has no plugin interface for new observatories, so we install our observatory package
-(`dqref.cache.observatory`) as ``crds.ligeriri`` and add ``ligeriri`` to crds's observatory
-list, the way crds's own packages are found. Everything else in dqref talks to the small
-API below. ``tests/test_crds_adapter.py`` pins every crds behaviour we rely on, so a crds
-upgrade that breaks one fails loudly; pyproject.toml bounds crds to the tested series.
+crds has no plugin interface for new observatories. Our observatory package
+(``dqref/cache/observatory/``) becomes ``crds.ligeriri`` through a lazy import hook
+(``_ligeriri_crds_hook.py``, started by a ``.pth`` file in site-packages), so crds's own
+commands and ``crds.getrecommendations`` know ``ligeriri`` in any process where this package
+is installed. Everything else in dqref talks to the small API below: loading and checking
+mappings, crds checksums, best references, the ``server_config`` file, and the reference
+checks other packages register. ``tests/test_crds_adapter.py`` pins every crds behaviour we
+rely on; pyproject.toml bounds crds to the tested series.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import datetime
 import importlib
+import importlib.metadata
 import os
+import pprint
+import re
 import sys
+import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 
 import crds
-from crds.core import constants, exceptions, rmap, utils
+from crds.core import exceptions, rmap, utils
 
 OBSERVATORY = "ligeriri"
 REFTYPE = "dq"
-_PACKAGE = "dqref.cache.observatory"
-_SUBMODULES = ("locate", "iris", "liger")
+#: The entry point group of reference checks (``check(model, path) -> list[Finding]``).
+CHECKS_GROUP = "ligeriri_dq.reference_checks"
+#: crds's file naming where the cache keeps references: one folder per instrument.
+SUBDIR_MODE = "instrument"
 _environment_lock = threading.RLock()
 
 #: crds raises these for malformed, unparsable or tampered mappings.
 MappingError = exceptions.MappingError
 ChecksumError = exceptions.ChecksumError
+#: Characters a file name in the cache may use (crds's names and the team's fit in these).
+_SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,200}")
+_CLASSES = {".pmap": rmap.PipelineContext, ".imap": rmap.InstrumentContext,
+            ".rmap": rmap.ReferenceMapping}
 
 
-def install_observatory() -> None:
-    """Make ``ligeriri`` a crds observatory (idempotent).
+def install_observatory():
+    """Make ``ligeriri`` a crds observatory in this process (idempotent); return the package.
 
-    Registers our package as ``crds.ligeriri`` (and its submodules), appends the name to
-    ``crds.core.constants.ALL_OBSERVATORIES`` (the list crds modules share by reference)
-    and clears crds's memoised look-ups that may have been computed without it.
+    The ``.pth`` hook has normally done this at start-up; calling it again costs nothing
+    and covers interpreters started without site-packages processing.
     """
-    if "ligeriri" in constants.ALL_OBSERVATORIES and f"crds.{OBSERVATORY}" in sys.modules:
-        return
-    package = importlib.import_module(_PACKAGE)
-    sys.modules[f"crds.{OBSERVATORY}"] = package
-    crds.ligeriri = package
-    for name in _SUBMODULES:
-        module = importlib.import_module(f"{_PACKAGE}.{name}")
-        sys.modules[f"crds.{OBSERVATORY}.{name}"] = module
-        setattr(package, name, module)
-    if OBSERVATORY not in constants.ALL_OBSERVATORIES:
-        constants.ALL_OBSERVATORIES.append(OBSERVATORY)
-    utils.clear_function_caches()
+    import _ligeriri_crds_hook
+
+    fresh = "crds.ligeriri" not in sys.modules
+    _ligeriri_crds_hook.install()
+    package = importlib.import_module("crds.ligeriri")
+    if fresh:
+        utils.clear_function_caches()
+    return package
 
 
-def mapping_checksum(text: str) -> str:
-    """Return the crds sha1sum of mapping ``text`` (computed over all but the sha1sum line)."""
-    return rmap.Mapping._get_checksum(None, text)
+def observatory_package():
+    """Return ``crds.ligeriri`` (the observatory package as crds sees it)."""
+    return install_observatory()
+
+
+def locator():
+    """Return ``crds.ligeriri.locate``, the naming and header policy crds calls."""
+    install_observatory()
+    return importlib.import_module("crds.ligeriri.locate")
+
+
+def file_properties(name: str) -> tuple[str, str]:
+    """Return (instrument, filekind) of a mapping or reference name, by crds's rules.
+
+    Raises
+    ------
+    ValueError
+        crds's observatory rules do not accept the name.
+    """
+    if not isinstance(name, str) or not _SAFE_FILE_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a ligeriri reference or mapping name (letters, "
+                         "digits, '_', '-' and '.' only)")
+    try:
+        return tuple(utils.get_file_properties(OBSERVATORY, name))
+    except (AssertionError, exceptions.CrdsError, KeyError) as error:
+        raise ValueError(f"{name!r} is not a ligeriri reference or mapping name ({error})") \
+            from None
+
+
+def with_checksum(text: str, name: str) -> str:
+    """Return mapping ``text`` as crds writes it, with its sha1sum (crds's own rewrite).
+
+    This is what ``crds checksum`` does to a mapping file (``Mapping.rewrite_checksum``),
+    so ``crds checksum`` of a mapping we wrote changes nothing.
+    """
+    install_observatory()
+    mapping = _CLASSES[os.path.splitext(name)[1]].from_string(text, name, ignore_checksum=True)
+    with tempfile.TemporaryDirectory(prefix="dqref-mapping-") as folder:
+        path = os.path.join(folder, name)
+        mapping.rewrite_checksum(path)
+        return Path(path).read_text()
 
 
 def parse_mapping(text: str, name: str):
@@ -78,9 +127,8 @@ def parse_mapping(text: str, name: str):
         crds refused the text.
     """
     install_observatory()
-    classes = {".pmap": rmap.PipelineContext, ".imap": rmap.InstrumentContext,
-               ".rmap": rmap.ReferenceMapping}
-    mapping = classes[os.path.splitext(name)[1]].from_string(text, name)
+    with _crds_exceptions_as_mapping_errors(name):
+        mapping = _CLASSES[os.path.splitext(name)[1]].from_string(text, name)
     if isinstance(mapping, rmap.ReferenceMapping):
         with _crds_exceptions_as_mapping_errors(name):
             mapping.validate()
@@ -118,7 +166,10 @@ def best_reference(pipeline, header: Mapping[str, object]) -> str:
     str
         The reference basename, or crds's ``"NOT FOUND ..."`` text when no rule applies.
     """
-    conditioned = utils.condition_header(pipeline.locate.cross_strap(header))
+    # the same steps as crds's hv_best_references (getrecommendations, stpipe): condition,
+    # then minimize_header, which calls our locate.fits_to_parkeys (synonyms, observation
+    # start, canonical detector names)
+    conditioned = utils.condition_header(dict(header))
     minimal = pipeline.minimize_header(conditioned)
     result = pipeline.get_best_references(minimal, include=[REFTYPE])
     return str(result.get(REFTYPE, "NOT FOUND n/a"))
@@ -134,6 +185,26 @@ def mapping_names(pipeline) -> list[str]:
     return sorted(pipeline.mapping_names())
 
 
+def imap_names(pipeline) -> dict[str, str]:
+    """Return ``{INSTRUMENT: imap basename}`` of a loaded context."""
+    return {str(key).upper(): imap.basename for key, imap in pipeline.selections.items()}
+
+
+def imap_selections(pipeline, instrument: str) -> dict[str, str]:
+    """Return ``{filekind: rmap basename or 'N/A'}`` of an instrument's imap, dq excluded.
+
+    `LocalCache.add` carries these into each new imap, so the filekinds dqref does not
+    manage (dark, flat, ... of an adopted cache) keep their rules.
+    """
+    imap = pipeline.get_imap(instrument.lower())
+    others = {}
+    for filekind, selected in imap.selections.items():
+        if filekind.lower() == REFTYPE:
+            continue
+        others[filekind.lower()] = getattr(selected, "basename", None) or str(selected)
+    return others
+
+
 def rmap_selections(pipeline, instrument: str) -> dict:
     """Return ``{(detector, subarray): {useafter: reference}}`` of an instrument's dq rmap."""
     reference_mapping = pipeline.get_imap(instrument.lower()).get_rmap(REFTYPE)
@@ -142,6 +213,73 @@ def rmap_selections(pipeline, instrument: str) -> dict:
         rules[tuple(match_key)] = dict(useafter["selections"]) if isinstance(useafter, dict) \
             else dict(useafter)
     return rules
+
+
+# -- the cache's configuration files (crds's formats) ------------------------------------------
+def read_server_config(config_dir: str | os.PathLike) -> dict:
+    """Return the ``server_config`` of a cache's ``config/ligeriri`` folder (a Python literal).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing, or not crds's format (``ValueError`` names the cause).
+    """
+    text = (Path(config_dir) / "server_config").read_text()
+    try:
+        info = ast.literal_eval(text)
+    except (ValueError, SyntaxError) as error:
+        raise ValueError(f"not a Python literal ({error})") from None
+    if not isinstance(info, dict):
+        raise ValueError("not a dict")
+    return info
+
+
+def operational_context(config_dir: str | os.PathLike) -> str:
+    """Return the pmap a cache's ``server_config`` names as operational."""
+    info = read_server_config(config_dir)
+    try:
+        return str(info["operational_context"])
+    except KeyError:
+        raise ValueError("no 'operational_context'") from None
+
+
+def server_config_text(context: str, mappings: Sequence[str], version: str) -> str:
+    """Return the text of a serverless ``server_config`` making ``context`` current."""
+    info = {
+        "observatory": OBSERVATORY,
+        "operational_context": context,
+        "latest_context": context,
+        "edit_context": context,
+        "bad_files": "",
+        "bad_files_list": [],
+        "force_remote_mode": False,
+        "connected": False,
+        "mappings": list(mappings),
+        "last_synced": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "status": "local",
+        "crds_version": {"str": version},
+    }
+    return pprint.pformat(info) + "\n"
+
+
+def config_files(subdir_mode: str = SUBDIR_MODE) -> dict[str, str]:
+    """Return the other files crds reads from ``config/ligeriri``: name -> text."""
+    return {"ref_cache_subdir_mode": subdir_mode}
+
+
+# -- checks other packages register ----------------------------------------------------------
+def reference_checks() -> list[Callable]:
+    """Return the reference checks registered under the ``ligeriri_dq.reference_checks`` group.
+
+    Each is ``check(model: DQModel, path: Path) -> list[Finding]``; ligeriri-dq registers
+    ``dqinit.roundtrip:roundtrip_findings`` there. dqref runs them without importing the
+    packages that provide them by name (data flows one way: dqinit uses dqref).
+    """
+    checks = []
+    for entry in sorted(importlib.metadata.entry_points(group=CHECKS_GROUP),
+                        key=lambda e: e.name):
+        checks.append(entry.load())
+    return checks
 
 
 @contextlib.contextmanager

@@ -6,22 +6,22 @@ Layout (as crds expects it for the ``ligeriri`` observatory)::
                              ligeriri_iris_dq_0001.rmap, ...
     <root>/references/ligeriri/iris/iris_dq_0001.fits
     <root>/config/ligeriri/server_config      the current context (crds's own format)
+    <root>/config/ligeriri/ref_cache_subdir_mode   "instrument" (read by crds)
 
 Publishing is crash-safe: every file is written under a temporary name and linked into
 place (never overwriting), and the current-context pointer is replaced last, so a crash
-at any point leaves the cache at its previous context. Concurrent writers are serialised
+at any point leaves the cache at its previous context (``tests/test_cache_safety.py``
+kills real processes through the ``on_publish_step`` hook). Concurrent writers are serialised
 by a file lock. Mappings are immutable once published, so loaded contexts are memoised.
 """
 
 from __future__ import annotations
 
-import ast
-import datetime
 import hashlib
 import os
-import pprint
 import re
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,13 +31,15 @@ from filelock import FileLock
 from dqref import __version__
 from dqref.atomic import atomic_output, publish_text
 from dqref.cache import crds_adapter, mappings
+from dqref.detectors import canonical_detector
 from dqref.errors import DQRefError, InvalidReferenceError
 from dqref.model import DQModel
 from dqref.validation import errors as error_findings
 
 OBSERVATORY = crds_adapter.OBSERVATORY
 INSTRUMENTS = ("iris", "liger")
-_CRASH_VARIABLE = "DQREF_TEST_CRASH_AFTER"
+#: The steps of `LocalCache.add`, in order, after each of which ``on_publish_step`` is called.
+PUBLISH_STEPS = ("reference", "rmap", "imap", "pmap")
 
 
 class CacheError(DQRefError):
@@ -54,16 +56,49 @@ class SlotTakenError(CacheError):
 
 @dataclass(frozen=True)
 class BestRef:
-    """The answer of a lookup: the reference (or None) under ``context``, and why."""
+    """Which reference applies, under which context, and why: the one answer type.
+
+    Attributes
+    ----------
+    context : str
+        The pmap that chose it (``"N/A"`` for a user override).
+    reference : str or None
+        The reference basename (for an override, the user file's name); None when no
+        rule applies.
+    path : Path or None
+        Where the file is.
+    reason : str
+        Why nothing was found (crds's words), else empty.
+    origin : str
+        ``"crds"`` (chosen by the cache's rules) or ``"user"`` (an override).
+    """
 
     context: str
     reference: str | None
     path: Path | None
     reason: str = ""
+    origin: str = "crds"
+
+    def __post_init__(self):
+        if self.origin not in ("crds", "user"):
+            raise ValueError(f"BestRef origin must be 'crds' or 'user', not {self.origin!r}")
+
+    @classmethod
+    def user_override(cls, path: str | os.PathLike) -> BestRef:
+        """Return the answer for a reference the user named instead of asking the cache."""
+        path = Path(path)
+        return cls("N/A", path.name, path, origin="user")
 
     @property
     def found(self) -> bool:
         return self.reference is not None
+
+    @property
+    def keyword_value(self) -> str:
+        """What the R_DQ header keyword records: ``crds://name``, ``user:name`` or ``N/A``."""
+        if not self.found:
+            return "N/A"
+        return f"user:{self.reference}" if self.origin == "user" else f"crds://{self.reference}"
 
 
 @dataclass(frozen=True)
@@ -100,12 +135,17 @@ class LocalCache:
     ----------
     path : path-like, optional
         The cache root; ``--path``, else ``$CRDS_PATH``, else ``~/crds_cache``.
+    on_publish_step : callable, optional
+        Called with each of `PUBLISH_STEPS` as `add` finishes writing it (before the
+        current context moves). Tests pass one that kills the process there.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike | None = None,
+                 on_publish_step: Callable[[str], None] | None = None):
         self.root = Path(path).expanduser().resolve() if path else default_cache_path().resolve()
         self.mapping_dir = self.root / "mappings" / OBSERVATORY
         self.config_dir = self.root / "config" / OBSERVATORY
+        self._on_publish_step = on_publish_step
         self._contexts: dict[str, object] = {}
 
     # -- layout ---------------------------------------------------------------------
@@ -113,11 +153,21 @@ class LocalCache:
         return self.root / "references" / OBSERVATORY / instrument.lower()
 
     def reference_path(self, name: str) -> Path:
-        """Return the cache path of reference ``name``; refuse names that could escape."""
-        match = re.fullmatch(r"([a-z]+)_dq_\d{4,}\.fits", name)
-        if not match or match.group(1) not in INSTRUMENTS:
+        """Return the cache path of reference ``name``; refuse names that could escape.
+
+        A name is valid when crds's ``ligeriri`` naming rules say which instrument (and
+        filekind) it is: ``iris_dq_0001.fits``, and the team's ``IRIS_DQ.fits``, both are.
+        """
+        if not isinstance(name, str) or not name or os.path.basename(name) != name \
+                or name.startswith("."):
             raise CacheError(f"{name!r} is not a valid reference name for this cache")
-        path = self.reference_dir(match.group(1)) / name
+        try:
+            instrument, _ = crds_adapter.file_properties(name)
+        except ValueError:
+            raise CacheError(f"{name!r} is not a valid reference name for this cache") from None
+        if instrument not in INSTRUMENTS:
+            raise CacheError(f"{name!r} is not a valid reference name for this cache")
+        path = self.reference_dir(instrument) / name
         if self.root not in path.resolve().parents:
             raise CacheError(f"reference {name!r} resolves outside the cache {self.root}")
         return path
@@ -155,7 +205,7 @@ class LocalCache:
                     publish_text(target, source.read_text())
             pmap = next(p.name for p in initial if p.name.endswith(".pmap"))
             crds_adapter.load_context(self.mapping_dir, pmap)
-            publish_text(self.config_dir / "ref_subdir_mode", "instrument", overwrite=True)
+            self._write_config_files()
             self._set_current_context(pmap)
         return pmap
 
@@ -167,9 +217,8 @@ class LocalCache:
             raise CacheError(f"{self.root} is not an initialised cache; run 'dqref cache init "
                              f"--path {self.root}'")
         try:
-            info = ast.literal_eval(self._server_config.read_text())
-            return str(info["operational_context"])
-        except (ValueError, SyntaxError, KeyError) as error:
+            return crds_adapter.operational_context(self.config_dir)
+        except ValueError as error:
             raise CacheError(f"{self._server_config}: corrupted ({error})") from None
 
     def context(self, name: str | None = None):
@@ -238,7 +287,8 @@ class LocalCache:
 
     def references(self) -> list[Path]:
         """Return every reference file on disk."""
-        return sorted(p for i in INSTRUMENTS for p in self.reference_dir(i).glob("*_dq_*.fits"))
+        return sorted(p for i in INSTRUMENTS for p in self.reference_dir(i).glob("*")
+                      if p.is_file() and not p.name.startswith("."))
 
     def contexts(self) -> list[str]:
         """Return every pmap in the cache, oldest first."""
@@ -259,7 +309,7 @@ class LocalCache:
 
     # -- writing --------------------------------------------------------------------
     def add(self, reference: str | os.PathLike, replace: bool = False,
-            roundtrip: bool = True) -> AddResult:
+            checks: Sequence[Callable] = ()) -> AddResult:
         """Register a reference: copy it in, write new rmap/imap/pmap versions, switch.
 
         Parameters
@@ -269,9 +319,10 @@ class LocalCache:
         replace : bool
             Allow a new rule version for an occupied (detector, subarray, useafter) slot.
             Nothing is deleted: earlier contexts still select the earlier reference.
-        roundtrip : bool
-            Before publishing, run the DQ step on a synthetic ramp and refuse the reference
-            unless every flag arrives (`dqref.roundtrip`). On by default.
+        checks : sequence of callables
+            More checks, each ``check(model, path) -> list[Finding]``, run before anything
+            is written; any error finding refuses the reference. `dqref cache add` passes
+            `crds_adapter.reference_checks` (the DQ step's round trip) unless told not to.
 
         Returns
         -------
@@ -286,15 +337,13 @@ class LocalCache:
         problems = error_findings(model.validate())
         if problems:
             raise InvalidReferenceError(problems, source=str(source))
-        if roundtrip:
-            from dqref.roundtrip import roundtrip_findings
-
-            lost = roundtrip_findings(model, source)
-            if lost:
-                raise InvalidReferenceError(lost, source=str(source))
+        for check in checks:
+            refused = error_findings(check(model, source))
+            if refused:
+                raise InvalidReferenceError(refused, source=str(source))
         instrument = model.meta.name.lower()
         subarray = model.meta.subarray.name.upper()
-        slot = (model.meta.detector.upper(),
+        slot = (canonical_detector(model.meta.name, model.meta.detector),
                 mappings.ANY_SUBARRAY if subarray == "FULL" else subarray)
         useafter = mappings.rmap_useafter(model.meta.useafter)
         with self._lock():
@@ -313,7 +362,7 @@ class LocalCache:
             target = self.reference_path(name)
             with atomic_output(target) as temporary:
                 shutil.copyfile(source, temporary)
-            _crash_point("reference")
+            self._step_done("reference")
             rules.setdefault(slot, {})[useafter] = name
             result = self._publish_mappings(pipeline, previous, instrument, rules, target)
             self._set_current_context(result.context)
@@ -328,16 +377,17 @@ class LocalCache:
             for (detector, subarray), dates in rules.items()]
         self._publish_mapping(rmap_name, mappings.render_rmap(
             rmap_name, instrument.upper(), match_rules, derived))
-        _crash_point("rmap")
+        self._step_done("rmap")
         imap_name = self._next_mapping_name(f"{OBSERVATORY}_{instrument}", "imap")
+        others = crds_adapter.imap_selections(pipeline, instrument)
         self._publish_mapping(imap_name, mappings.render_imap(
-            imap_name, instrument.upper(), rmap_name, derived))
-        _crash_point("imap")
-        imaps = {inst.upper(): pipeline.get_imap(inst).basename for inst in INSTRUMENTS}
+            imap_name, instrument.upper(), rmap_name, derived, others=others))
+        self._step_done("imap")
+        imaps = crds_adapter.imap_names(pipeline)
         imaps[instrument.upper()] = imap_name
         pmap_name = self._next_mapping_name(OBSERVATORY, "pmap")
         self._publish_mapping(pmap_name, mappings.render_pmap(pmap_name, imaps, derived))
-        _crash_point("pmap")
+        self._step_done("pmap")
         self.context(pmap_name)  # the whole new context loads with crds before we switch
         return AddResult(reference, rmap_name, imap_name, pmap_name, previous)
 
@@ -349,22 +399,18 @@ class LocalCache:
         mappings.prove(text, name)
         publish_text(self.mapping_dir / name, text)
 
+    def _step_done(self, step: str) -> None:
+        if self._on_publish_step is not None:
+            self._on_publish_step(step)
+
+    def _write_config_files(self) -> None:
+        for name, text in crds_adapter.config_files().items():
+            publish_text(self.config_dir / name, text, overwrite=True)
+
     def _set_current_context(self, pmap: str) -> None:
-        info = {
-            "observatory": OBSERVATORY,
-            "operational_context": pmap,
-            "latest_context": pmap,
-            "edit_context": pmap,
-            "bad_files": "",
-            "bad_files_list": [],
-            "force_remote_mode": False,
-            "connected": False,
-            "mappings": self.contexts(),
-            "last_synced": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "status": "local",
-            "crds_version": {"str": "local cache managed by dqref " + __version__},
-        }
-        publish_text(self._server_config, pprint.pformat(info) + "\n", overwrite=True)
+        text = crds_adapter.server_config_text(pmap, self.contexts(),
+                                               "local cache managed by dqref " + __version__)
+        publish_text(self._server_config, text, overwrite=True)
 
     def _rules_of(self, pipeline, instrument: str) -> dict:
         try:
@@ -423,10 +469,16 @@ class LocalCache:
             return problems + [str(error)]
         names = crds_adapter.reference_names(pipeline)
         for name in (progress(names, "verifying references") if progress else names):
-            path = self.reference_path(name)
+            try:
+                path = self.reference_path(name)
+            except CacheError as error:
+                problems.append(f"{pipeline.basename}: {error}")
+                continue
             if not path.is_file():
                 problems.append(f"{path}: named by {pipeline.basename} but missing")
                 continue
+            if crds_adapter.file_properties(name)[1] != crds_adapter.REFTYPE:
+                continue  # dqref validates dq references only; others are the team's
             try:
                 findings = error_findings(DQModel.read(path).validate())
             except DQRefError as error:
@@ -452,12 +504,6 @@ def _content_hash(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _crash_point(step: str) -> None:
-    """Die here, like a killed process, when the crash-test variable names this step."""
-    if os.environ.get(_CRASH_VARIABLE) == step:
-        os._exit(97)
 
 
 def _one_line(error: BaseException) -> str:

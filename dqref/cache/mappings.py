@@ -2,8 +2,10 @@
 
 Every value that reaches a template comes from a header, so it is checked against a
 strict character set first and rendered as a Python literal (``repr``); a crafted
-DETECTOR or USEAFTER cannot inject code or break the mapping. Each rendered mapping gets
-its crds checksum and is parsed back by crds before anyone publishes it.
+DETECTOR or USEAFTER cannot inject code or break the mapping. Reference names are judged
+by the observatory's crds naming rules (``locate.py``) and a safe character set. crds then
+writes each rendered mapping with its checksum (as ``crds checksum`` would), and it is
+parsed back by crds before anyone publishes it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import jinja2
 import rmaps
 from dqref import values
 from dqref.cache import crds_adapter
+from dqref.detectors import canonical_detector
 from dqref.errors import DQRefError
 
 #: Match value of a full-frame reference: crds's "not applicable", which matches every
@@ -25,7 +28,8 @@ ANY_SUBARRAY = "N/A"
 #: imap value meaning "no dq rules yet" (crds returns NOT FOUND n/a).
 NOT_APPLICABLE = "N/A"
 _PLACEHOLDER_SUM = "0" * 40
-_REFERENCE_NAME = re.compile(r"[a-z]+_dq_\d{4,}\.fits")
+#: Characters a reference name may use in a mapping (crds's own names and the team's fit).
+_SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,200}")
 _MAPPING_NAME = re.compile(r"ligeriri(_[a-z]+){0,2}_\d{4,}\.[pir]map")
 _USEAFTER = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")  # always used with fullmatch
 
@@ -87,16 +91,37 @@ def _checked_name(value: str, what: str) -> str:
 
 
 def _checked_file(value: str, pattern: re.Pattern, what: str) -> str:
-    if not pattern.fullmatch(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise MappingValueError(f"{what} {value!r} is not a valid file name for this cache")
+    return value
+
+
+def checked_reference_name(value: str, filekind: str = "dq") -> str:
+    """Return ``value`` if crds's ligeriri rules accept it as a ``filekind`` reference name.
+
+    Raises
+    ------
+    MappingValueError
+        Unsafe characters, or the name does not say (to crds) which instrument and
+        filekind it is.
+    """
+    _checked_file(value, _SAFE_FILE_NAME, "reference")
+    try:
+        _, kind = crds_adapter.file_properties(value)
+    except ValueError as error:
+        raise MappingValueError(str(error)) from None
+    if kind != filekind:
+        raise MappingValueError(f"reference {value!r} is a {kind} reference, not {filekind}")
     return value
 
 
 def _render(template: str, name: str, **context) -> str:
     text = _ENVIRONMENT.get_template(template).render(name=name, sha1sum=_PLACEHOLDER_SUM,
                                                      **context)
-    checksum = crds_adapter.mapping_checksum(text)
-    return text.replace(repr(_PLACEHOLDER_SUM), repr(checksum), 1)
+    try:
+        return crds_adapter.with_checksum(text, name)
+    except (crds_adapter.MappingError, SyntaxError, ValueError) as error:
+        raise MappingValueError(f"{name}: crds refuses the rendered mapping: {error}") from None
 
 
 def render_rmap(name: str, instrument: str, rules: list[MatchRule], derived_from: str) -> str:
@@ -113,22 +138,32 @@ def render_rmap(name: str, instrument: str, rules: list[MatchRule], derived_from
             except ValueError as error:
                 raise MappingValueError(f"USEAFTER: {error}") from None
             entries.append(UseAfterEntry(entry.useafter,
-                                         _checked_file(entry.reference, _REFERENCE_NAME,
-                                                       "reference")))
-        checked.append(MatchRule(_checked_name(rule.detector, "detector"),
+                                         checked_reference_name(entry.reference)))
+        # rules carry the canonical detector name (IRIS1 -> IMG1); crds's locate hook
+        # canonicalises the dataset's DETECTOR the same way, so aliases select alike
+        detector = canonical_detector(instrument, _checked_name(rule.detector, "detector"))
+        checked.append(MatchRule(detector,
                                  _checked_name(rule.subarray, "subarray"), tuple(entries)))
     return _render("reference.rmap.j2", name, instrument=_checked_name(instrument, "instrument"),
                    rules=checked, derived_from=derived_from)
 
 
-def render_imap(name: str, instrument: str, rmap_name: str, derived_from: str) -> str:
-    """Render an instrument mapping selecting ``rmap_name`` (or ``"N/A"``) for dq."""
+def render_imap(name: str, instrument: str, rmap_name: str, derived_from: str,
+                others: dict[str, str] | None = None) -> str:
+    """Render an instrument mapping selecting ``rmap_name`` (or ``"N/A"``) for dq.
+
+    ``others`` maps the other filekinds (dark, flat, ...) to their rmaps, kept as they are.
+    """
     _checked_file(name, _MAPPING_NAME, "imap name")
-    if rmap_name != NOT_APPLICABLE:
-        _checked_file(rmap_name, _MAPPING_NAME, "rmap name")
+    selections = {"dq": rmap_name}
+    for filekind, selected in (others or {}).items():
+        selections[_checked_name(filekind, "filekind").lower()] = selected
+    for selected in selections.values():
+        if selected != NOT_APPLICABLE:
+            _checked_file(selected, _MAPPING_NAME, "rmap name")
     return _render("instrument.imap.j2", name,
                    instrument=_checked_name(instrument, "instrument"),
-                   selections=[("dq", rmap_name)], derived_from=derived_from)
+                   selections=sorted(selections.items()), derived_from=derived_from)
 
 
 def render_pmap(name: str, imaps: dict[str, str], derived_from: str) -> str:

@@ -1,12 +1,23 @@
-"""Naming and location policy of the ``ligeriri`` CRDS observatory.
+"""Naming, location and header policy of the ``ligeriri`` CRDS observatory.
 
-crds calls these plugin functions through ``crds.ligeriri.locate`` (see ``crds/tobs/locate.py``
-for the template they follow). Names:
+crds calls these plugin functions through ``crds.ligeriri.locate`` (``crds/tobs/locate.py``
+and ``crds/jwst/locate.py`` are the templates they follow). Names:
 
 - mappings: ``ligeriri_0001.pmap``, ``ligeriri_iris_0001.imap``, ``ligeriri_iris_dq_0001.rmap``
-- references: ``iris_dq_0001.fits`` under ``references/ligeriri/iris/``
+  (the rmap's third part is the filekind's suffix: ``nonlin`` for ``nonlincoeff``);
+- references: any crds reference name (``.fits``, ``.asdf``...) whose parts name the
+  instrument and the filekind, in any case and order: dqref's ``iris_dq_0001.fits`` and the
+  Liger/IRIS team's ``IRIS_DQ.fits``, ``IRIS_IMG1_DARK_20240924T000000_0.0.1.fits`` and
+  ``liger_iris_iris_drizpars_0001.fits`` (``liger_iris_`` is a project prefix); a name that
+  says neither is judged by its header (INSTRUME, REFTYPE), as crds's JWST package does.
+
+Dataset headers are conditioned here too (`fits_to_parkeys`, the hook crds calls on every
+best-reference header): FITS keywords and data-model keys are cross-strapped, the
+observation start is derived from the pipeline's EXPDTST/EXPJDST when DATE-OBS/TIME-OBS
+are absent, and detector names are canonical (``IRIS1`` selects what ``IMG1`` does).
 """
 
+import datetime
 import os.path
 import re
 import warnings
@@ -30,9 +41,17 @@ get_all_tpninfos = TYPES.get_all_tpninfos
 CROSS_STRAPPED_KEYWORDS = {
     "META.INSTRUMENT.NAME": ["INSTRUME", "INSTRUMENT"],
     "META.INSTRUMENT.DETECTOR": ["DETECTOR"],
+    "META.INSTRUMENT.FILTER": ["FILTER"],
+    "META.INSTRUMENT.PUPIL": ["PUPIL"],
+    "META.INSTRUMENT.ERA": ["ERA"],
     "META.SUBARRAY.NAME": ["SUBARRAY"],
     "META.OBSERVATION.DATE": ["DATE-OBS"],
     "META.OBSERVATION.TIME": ["TIME-OBS"],
+    "META.EXPOSURE.DATETIME_START": ["EXPDTST"],
+    "META.EXPOSURE.JD_START": ["EXPJDST"],
+    "META.EXPOSURE.IMTYPE": ["IMTYPE"],
+    "META.EXPOSURE.READMODE": ["READMODE"],
+    "META.DATE": ["DATE"],
     "META.USEAFTER": ["USEAFTER"],
     "META.PEDIGREE": ["PEDIGREE"],
     "META.DESCRIPTION": ["DESCRIP"],
@@ -41,8 +60,10 @@ CROSS_STRAPPED_KEYWORDS = {
     "META.TELESCOPE": ["TELESCOP"],
 }
 
-_REFERENCE_NAME = re.compile(r"^([a-z]+)_([a-z]+)_(\d{4,})\.fits$")
+_UNDEFINED = (None, "", "UNDEFINED", "N/A")
+_PROJECT_PREFIXES = ("ligeriri_", "liger_iris_")
 _MAPPING_NAME = re.compile(r"^ligeriri(?:_([a-z]+))?(?:_([a-z]+))?(?:_(\d+))?\.([pir]map)$")
+_SERIAL = re.compile(r"_(\d{4,})$")
 
 
 def tpn_path(tpn_file):
@@ -53,8 +74,8 @@ def get_extra_tpninfos(refpath):
     return []
 
 
-def project_check(refpath):
-    pass
+def project_check(refpath, rmap=None):
+    """Checks of a reference beyond the tpn constraints (none: dqref validates its own)."""
 
 
 def get_exptypes(instrument=None):
@@ -74,30 +95,109 @@ def cross_strap(header):
     """Return a copy of ``header`` in which every synonym of a defined keyword is defined."""
     crossed = {str(key).upper(): value for key, value in dict(header).items()}
     for master, slave in get_static_pairs():
-        if crossed.get(slave, "UNDEFINED") == "UNDEFINED" and \
-                crossed.get(master, "UNDEFINED") != "UNDEFINED":
-            crossed[slave] = crossed[master]
+        for one, other in ((master, slave), (slave, master)):
+            if _undefined(crossed.get(other)) and not _undefined(crossed.get(one)):
+                crossed[other] = crossed[one]
     return crossed
 
 
 def fits_to_parkeys(header):
-    """Map a FITS header or a data-model parameter dict onto rmap parkeys."""
-    return cross_strap(header)
+    """Map a FITS header or a data-model parameter dict onto rmap parkeys.
+
+    crds calls this on every dataset header it selects for (``minimize_header``, used by
+    ``getrecommendations``, ``getreferences``, stpipe and ``crds bestrefs``):
+
+    - synonyms are cross-strapped (`CROSS_STRAPPED_KEYWORDS`);
+    - with no DATE-OBS/TIME-OBS, the observation start comes from EXPDTST
+      (``YYYYMMDDHHMMSS``), else from EXPJDST (a Julian Date), the Liger/IRIS pipeline's
+      keywords; META.DATE, the team's UseAfter key, is the observation start when the
+      header has none;
+    - DETECTOR is the canonical name of `dqref.detectors` (``IRIS1`` -> ``IMG1``) and
+      INSTRUME upper case.
+    """
+    crossed = cross_strap(header)
+    _add_observation_start(crossed)
+    _canonical_names(crossed)
+    return cross_strap(crossed)
+
+
+def _undefined(value):
+    return value is None or str(value).strip().upper() in _UNDEFINED
+
+
+def observation_start(header):
+    """Return the observation start of ``header`` as ``datetime``, or None.
+
+    DATE-OBS/TIME-OBS first, then EXPDTST, then EXPJDST (Julian Date, whatever the
+    pipeline's header comment says: 2460827.5 is 2025-06-01T00:00:00).
+    """
+    date = header.get("META.OBSERVATION.DATE", header.get("DATE-OBS"))
+    if not _undefined(date):
+        time = header.get("META.OBSERVATION.TIME", header.get("TIME-OBS"))
+        text = f"{date} {time if not _undefined(time) else '00:00:00'}"
+        try:
+            return datetime.datetime.fromisoformat(timestamp.reformat_date(text).strip())
+        except (ValueError, TypeError):
+            return None
+    stamp = header.get("META.EXPOSURE.DATETIME_START", header.get("EXPDTST"))
+    if not _undefined(stamp):
+        try:
+            return datetime.datetime.strptime(str(stamp).strip(), "%Y%m%d%H%M%S")
+        except ValueError:
+            pass
+    julian = header.get("META.EXPOSURE.JD_START", header.get("EXPJDST"))
+    if not _undefined(julian):
+        try:
+            from astropy.time import Time
+
+            return Time(float(julian), format="jd", scale="utc").to_datetime()
+        except (ValueError, TypeError):
+            pass
+    return None
+
+
+def _add_observation_start(crossed):
+    start = observation_start(crossed)
+    if start is None:
+        return
+    start = start.replace(microsecond=0)
+    date, time = start.date().isoformat(), start.time().isoformat()
+    for keys, value in ((("META.OBSERVATION.DATE", "DATE-OBS"), date),
+                        (("META.OBSERVATION.TIME", "TIME-OBS"), time),
+                        (("META.DATE", "DATE"), f"{date}T{time}")):
+        if all(_undefined(crossed.get(key)) for key in keys):
+            for key in keys:
+                crossed[key] = value
+
+
+def _canonical_names(crossed):
+    from dqref.detectors import canonical_detector, canonical_instrument
+
+    instrument = crossed.get("META.INSTRUMENT.NAME")
+    if _undefined(instrument):
+        return
+    for key in ("META.INSTRUMENT.NAME", "INSTRUME", "INSTRUMENT"):
+        if key in crossed:
+            crossed[key] = canonical_instrument(crossed[key])
+    for key in ("META.INSTRUMENT.DETECTOR", "DETECTOR"):
+        if not _undefined(crossed.get(key)):
+            crossed[key] = canonical_detector(instrument, crossed[key])
 
 
 def condition_matching_header(rmapping, header):
     """Condition the matching header values to the normalized form of the rmap."""
-    return utils.condition_header(cross_strap(header))
+    return utils.condition_header(fits_to_parkeys(header))
 
 
 def reference_keys_to_dataset_keys(rmapping, header):
-    """Map a reference header back onto dataset keys (USEAFTER -> observation date/time)."""
+    """Map a reference header onto dataset keys (USEAFTER -> observation date/time)."""
     result = cross_strap(header)
-    if "USEAFTER" in result:
+    if not _undefined(result.get("USEAFTER")):
         date, time = timestamp.reformat_date(result["USEAFTER"]).split()
         result["META.OBSERVATION.DATE"] = result["DATE-OBS"] = date
         result["META.OBSERVATION.TIME"] = result["TIME-OBS"] = time
-    return result
+        result["META.DATE"] = result["DATE"] = f"{date}T{time}"
+    return fits_to_parkeys(result)
 
 
 def header_to_reftypes(header, context):
@@ -116,7 +216,14 @@ def get_file_properties(filename):
 
 
 def decompose_newstyle_name(filename):
-    """Split a ligeriri name into (path, observatory, instrument, filekind, serial, ext)."""
+    """Split a ligeriri name into (path, observatory, instrument, filekind, serial, ext).
+
+    Raises
+    ------
+    AssertionError
+        Neither the name nor (for a reference file that exists) its header says which
+        instrument and filekind it is; crds's plugins signal a bad name this way.
+    """
     path, name = os.path.split(filename)
     base, ext = os.path.splitext(name)
     mapping = _MAPPING_NAME.fullmatch(name)
@@ -127,15 +234,55 @@ def decompose_newstyle_name(filename):
         elif ext == ".imap":
             instrument, filekind = first or "", ""
         else:
-            instrument, filekind = first or "", second or ""
+            instrument, filekind = first or "", _filekind_of(first or "", second or "")
         return path, OBSERVATORY, instrument, filekind, serial or "", ext
-    reference = _REFERENCE_NAME.fullmatch(name)
-    if reference:
-        instrument, filekind, serial = reference.groups()
-        assert instrument in INSTRUMENTS, f"Invalid instrument {instrument!r} in {filename!r}"
-        assert filekind in FILEKINDS, f"Invalid filekind {filekind!r} in {filename!r}"
-        return path, OBSERVATORY, instrument, filekind, serial, ext
-    raise AssertionError(f"Invalid ligeriri file name {filename!r}")
+    assert config.is_reference(name) and not name.startswith("."), \
+        f"Invalid ligeriri file name {filename!r}"
+    instrument, filekind = _properties_from_name(base)
+    if not (instrument and filekind) and os.path.isfile(filename):
+        instrument, filekind = _properties_from_header(filename, instrument, filekind)
+    assert instrument in INSTRUMENTS, f"Invalid instrument in ligeriri file name {filename!r}"
+    assert filekind in FILEKINDS, f"Invalid filekind in ligeriri file name {filename!r}"
+    serial = _SERIAL.search(base)
+    return path, OBSERVATORY, instrument, filekind, serial.group(1) if serial else "", ext
+
+
+def _filekind_of(instrument, token):
+    if token in FILEKINDS:
+        return token
+    try:
+        return suffix_to_filekind(instrument, token)
+    except KeyError:
+        return token
+
+
+def _properties_from_name(base):
+    lowered = base.lower()
+    for prefix in _PROJECT_PREFIXES:
+        if lowered.startswith(prefix):
+            lowered = lowered[len(prefix):]
+            break
+    tokens = re.split(r"[_\-.]", lowered)
+    instrument = next((t for t in tokens if t in INSTRUMENTS), "")
+    filekind = ""
+    for token in tokens:
+        kind = _filekind_of(instrument, token) if instrument else token
+        if kind in FILEKINDS:
+            filekind = kind
+            break
+    return instrument, filekind
+
+
+def _properties_from_header(filename, instrument, filekind):
+    try:
+        from astropy.io import fits
+
+        header = fits.getheader(filename)
+    except (OSError, ValueError):
+        return instrument, filekind
+    instrument = instrument or str(header.get("INSTRUME", "")).strip().lower()
+    filekind = filekind or str(header.get("REFTYPE", "")).strip().lower()
+    return instrument, filekind
 
 
 def get_reference_properties(filename):
@@ -157,12 +304,15 @@ def filekind_to_keyword(filekind):
 
 def locate_file(refname, mode=None, parameters=None):
     """Return the cache path of a reference: references/ligeriri/<instrument>/<name>."""
-    instrument = get_reference_properties(refname)[2]
+    instrument = get_reference_properties(os.path.basename(refname))[2]
     return os.path.join(locate_dir(instrument, mode), os.path.basename(refname))
 
 
 def locate_dir(instrument, mode=None):
-    """Return the instrument folder of the reference cache (``instrument`` mode only)."""
+    """Return the instrument folder of the reference cache (``instrument`` or ``flat`` mode).
+
+    crds reads the mode from ``config/ligeriri/ref_cache_subdir_mode`` of the cache.
+    """
     if mode is None:
         mode = config.get_crds_ref_subdir_mode(observatory=OBSERVATORY)
     rootdir = config.get_crds_refpath(OBSERVATORY)
