@@ -62,7 +62,7 @@ def validate(
 
     Errors always fail; warnings fail only with --strict. docs/validation.md lists the rules.
     """
-    from dqref.roundtrip import roundtrip_findings
+    from dqref.cache.crds_adapter import reference_checks
     from dqref.semantics import ValidationConfig, ValidationConfigError
     from dqref.validation import validate as run_rules
 
@@ -81,7 +81,8 @@ def validate(
             continue
         findings = run_rules(model, config=settings)
         if roundtrip and not [f for f in findings if f.is_error]:
-            findings += roundtrip_findings(model, path)
+            for check in reference_checks():  # the round trip, registered by dqinit
+                findings += check(model, path)
         failing = [f for f in findings if f.is_error or strict]
         for finding in findings:
             typer.echo(finding.format(str(path)))
