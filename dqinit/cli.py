@@ -1,4 +1,9 @@
-"""The ``dqinit`` command: run the DQ initialization step on ramps (a thin skin)."""
+"""The ``dqinit`` command: run the DQ initialization step on ramps (a thin skin).
+
+``dqinit run`` hands its inputs to `dqinit.parallel.run_many` (serial, a local process
+pool or a Dask cluster), then prints one line per file, a summary table and, if asked,
+a JSON report.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from pathlib import Path
 
 import typer
 
-from dqinit.batch import RunSettings, expand_inputs, run_many
+from dqinit.parallel import RunSettings, expand_inputs, run_many
+from dqinit.step import COMPLETE, FAILED, SKIPPED
+from dqref.atomic import publish_text
 from dqref.console import fail, user_errors
 
 app = typer.Typer(name="dqinit", no_args_is_help=True, add_completion=False,
@@ -27,8 +34,10 @@ def _main() -> None:
 @app.command()
 @user_errors("dqinit")
 def run(
-    inputs: list[str] = typer.Argument(None, help="Raw ramp files or glob patterns."),
-    from_list: Path = typer.Option(None, "--from-list", help="File with one input per line."),
+    inputs: list[str] = typer.Argument(None, show_default=False,
+                                       help="Raw ramp files or quoted glob patterns."),
+    from_list: Path = typer.Option(None, "--from-list",
+                                   help="File with one input path per line."),
     output: Path = typer.Option(None, "--output", "-o", help="Output file (one input only)."),
     output_dir: Path = typer.Option(None, "--output-dir", help="Folder for the outputs."),
     override_dq: Path = typer.Option(None, "--override-dq",
@@ -38,11 +47,13 @@ def run(
                                    help="Local CRDS cache (default: $CRDS_PATH, ~/crds_cache)."),
     in_place: bool = typer.Option(False, "--in-place", help="Update the inputs themselves."),
     overwrite: bool = typer.Option(False, help="Replace existing output files."),
-    workers: int = typer.Option(os.cpu_count() or 1, "--workers", "-j", min=1,
-                                help="Parallel processes (1: serial). Default: cores."),
-    scheduler: str = typer.Option(None, "--scheduler",
-                                  help="Dask scheduler address (tcp://host:8786) or 'local'."),
-    report: Path = typer.Option(None, "--report", help="Write per-file records as JSON."),
+    workers: int = typer.Option(None, "--workers", "-j", min=1, show_default=False,
+                                help="Processes (or Dask workers with '--scheduler local'); "
+                                     "1 runs serially.  [default: the number of cores]"),
+    scheduler: str = typer.Option(None, "--scheduler", metavar="ADDRESS",
+                                  help="Run on a Dask cluster: a scheduler address "
+                                       "(tcp://host:8786) or 'local'."),
+    report: Path = typer.Option(None, "--report", help="Write the per-file records as JSON."),
 ) -> None:
     """Apply the CRDS-selected DQ reference to each ramp; print reference and status.
 
@@ -53,56 +64,80 @@ def run(
         raise fail("dqinit", "--output takes one input; use --output-dir for several")
     if output and in_place:
         raise fail("dqinit", "--output and --in-place exclude each other")
-    settings = RunSettings(
-        crds_path=str(crds_path) if crds_path else None,
-        override_dq=str(override_dq) if override_dq else None,
-        user_dq=str(user_dq) if user_dq else None,
-        output_dir=str(output_dir) if output_dir else None,
-        output=str(output) if output else None, in_place=in_place, overwrite=overwrite)
+    settings = RunSettings(crds_path=crds_path, override_dq=override_dq, user_dq=user_dq,
+                           output_dir=output_dir, output=output, in_place=in_place,
+                           overwrite=overwrite).pinned()
     started = time.perf_counter()
     with _Progress(len(paths)) as progress:
-        records = run_many(paths, settings, workers=min(workers, len(paths)),
+        records = run_many(paths, settings, workers=workers or os.cpu_count() or 1,
                            scheduler=scheduler, on_result=progress.advance)
+    wall = time.perf_counter() - started
     for record in records:
-        if record["status"] == "FAILED":
-            typer.echo(f"{record['input']}: FAILED: {record['message']}", err=True)
+        if record["status"] == FAILED:
+            typer.echo(f"{record['input']}: FAILED: {record['error']}", err=True)
         else:
             typer.echo(f"{record['input']}: {record['status']} reference="
                        f"{record['reference'] or 'N/A'} context={record['context']} -> "
                        f"{record['output']}")
     counts = Counter(record["status"] for record in records)
     if len(records) > 1:
-        typer.echo(_summary_table(records, counts, time.perf_counter() - started))
+        _print_summary(records, wall)
     if report is not None:
-        report.write_text(json.dumps({"summary": dict(counts), "files": records}, indent=2))
-    if counts.get("FAILED"):
+        publish_text(report, json.dumps({
+            "context": settings.context, "summary": _summary(counts, len(records), wall),
+            "files": records}, indent=2) + "\n", overwrite=True)
+    if counts[FAILED]:
         raise typer.Exit(1)
 
 
-def _summary_table(records: list[dict], counts: Counter, wall: float) -> str:
-    """Files and step seconds per status, then the totals."""
-    lines = [f"{'status':<10} {'files':>6} {'step seconds':>13}"]
-    for status in ("COMPLETE", "SKIPPED", "FAILED"):
-        if counts.get(status):
-            seconds = sum(r["seconds"] for r in records if r["status"] == status)
-            lines.append(f"{status:<10} {counts[status]:>6} {seconds:>13.2f}")
-    lines.append(f"{'total':<10} {len(records):>6}   wall {wall:.2f} s, "
-                 f"{len(records) / wall:.2f} files/s")
-    return "\n".join(lines)
+def _summary(counts: Counter, total: int, wall: float) -> dict:
+    """Files per status, the total and the wall-clock time (the report's ``summary``)."""
+    return {COMPLETE: counts[COMPLETE], SKIPPED: counts[SKIPPED], FAILED: counts[FAILED],
+            "total": total, "seconds": round(wall, 3)}
+
+
+def _print_summary(records: list[dict], wall: float) -> None:
+    """Print the files and step seconds per status and reference, then the totals."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for record in records:
+        groups.setdefault((record["status"], record["reference"] or "-"), []).append(record)
+    table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False, show_footer=True)
+    table.add_column("status", "total", no_wrap=True)
+    table.add_column("files", str(len(records)), justify="right", no_wrap=True)
+    table.add_column("reference", no_wrap=True)
+    table.add_column("step seconds", f"{sum(record['seconds'] for record in records):.2f}",
+                     justify="right", no_wrap=True)
+    order = {COMPLETE: 0, SKIPPED: 1, FAILED: 2}
+    for (status, reference), group in sorted(groups.items(),
+                                             key=lambda item: (order[item[0][0]], item[0][1])):
+        table.add_row(status, str(len(group)), reference,
+                      f"{sum(record['seconds'] for record in group):.2f}")
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    console.print(table)
+    counts = Counter(record["status"] for record in records)
+    per_status = ", ".join(f"{counts[status]} {status}" for status in order if counts[status])
+    rate = len(records) / max(wall, 1e-6)
+    console.print(f"{len(records)} files ({per_status}) in {wall:.2f} s, {rate:.2f} files/s")
 
 
 class _Progress:
-    """A rich progress bar on a terminal (several files); silent otherwise."""
+    """A rich progress bar on a terminal, advanced as records arrive; silent otherwise."""
 
     def __init__(self, total: int):
         self.total = total
         self._bar = None
+        self._task = None
 
-    def __enter__(self):
+    def __enter__(self) -> _Progress:
         if self.total > 1 and sys.stderr.isatty():
+            from rich.console import Console
             from rich.progress import Progress
 
-            self._bar = Progress(transient=True)
+            self._bar = Progress(console=Console(stderr=True), transient=True)
             self._bar.start()
             self._task = self._bar.add_task("dqinit", total=self.total)
         return self

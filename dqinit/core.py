@@ -122,3 +122,26 @@ def dq_init(pixeldq: np.ndarray, groupdq: np.ndarray, mask: np.ndarray) -> tuple
                              f"{plane.shape}")
     new_groupdq |= plane
     return new_pixeldq, new_groupdq
+
+
+def merge_read_dq(dq_rows: np.ndarray, dnu_rows: np.ndarray) -> np.ndarray:
+    """OR DO_NOT_USE into every group and read of a block of level-0 ``DQ`` rows, in place.
+
+    Parameters
+    ----------
+    dq_rows : numpy.ndarray, (rows, columns, ngroups, nreads) uint16
+        A block of the Liger/IRIS level-0 ``DQ`` cube (numpy axis order of that layout);
+        its flags are kept.
+    dnu_rows : numpy.ndarray, (rows, columns)
+        The matching rows of `do_not_use_plane`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``dq_rows``, modified in place.
+    """
+    if dq_rows.shape[:2] != dnu_rows.shape:
+        raise MaskShapeError(f"DQ rows {dq_rows.shape[:2]} differ from the mask rows "
+                             f"{dnu_rows.shape}")
+    np.bitwise_or(dq_rows, dnu_rows.astype(dq_rows.dtype)[:, :, None, None], out=dq_rows)
+    return dq_rows

@@ -1,31 +1,44 @@
 """DQInitStep: look up the DQ reference, apply it to a ramp, write the result and status.
 
-The step is thin: it opens files, asks the local CRDS cache for the reference, calls the
-numpy core (`dqinit.core`) and records the status. It follows JWST's dq_init:
+The step is thin: it opens the ramp through its layout adapter (`dqinit.layouts`), asks
+the local CRDS cache for the reference, cuts the reference to the science region with
+the numpy core (`dqinit.core`) and lets the adapter stream the output. It follows JWST's
+dq_init:
 
-1. the reference comes from CRDS (or ``override_dq``); no matching rule means SKIPPED;
-2. PIXELDQ (2D uint32) and GROUPDQ (4D uint8) are created when absent;
+1. the reference comes from CRDS (or ``override_dq``; ``'N/A'`` skips the step); no
+   matching rule means SKIPPED;
+2. the DQ arrays are created when absent (JWST layout: PIXELDQ 2D uint32 and GROUPDQ 4D
+   uint8; level-0 layout: PIXELDQ 2D uint32 beside the per-read DQ);
 3. a subarray of a full-frame reference is extracted to match the science region;
 4. the reference flags are ORed into PIXELDQ, translated by name if its DQ_DEF differs;
-5. DO_NOT_USE in the reference is ORed into every group of GROUPDQ;
+5. DO_NOT_USE in the reference is ORed into every group (and read) of the ramp;
 6. an optional user DQ mask is ORed in like the reference.
+
+There is one path: a file in, a file out. An in-memory `dqinit.ramp.Ramp` (and a
+datamodel, through the stpipe wrapper) is written to a temporary file first, so every
+caller runs exactly what the command line runs.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
-from dqinit import core, ramp
+from dqinit import core
 from dqinit.errors import MaskShapeError, RampFormatError, ReferenceSelectionError
+from dqinit.layouts import RampFile, open_ramp
+from dqinit.layouts.hdus import regular_file
+from dqinit.layouts.primary import StepStatus, geometry, selection_header
+from dqinit.ramp import Ramp
 from dqref import __version__
-from dqref.cache.local_cache import LocalCache
+from dqref.cache.local_cache import BestRef, LocalCache
 from dqref.errors import DQRefError
 from dqref.model import DQModel, as_dq_array
 from dqref.validation import errors as error_findings
@@ -34,6 +47,8 @@ from dqref.validation import validate
 COMPLETE, SKIPPED, FAILED = "COMPLETE", "SKIPPED", "FAILED"
 OUTPUT_SUFFIX = "_dqinit"
 SOFTWARE_VERSION = f"ligeriri-dq {__version__}"
+#: ``override_dq`` value that skips the step, as in stpipe (``--override_dq=N/A``).
+SKIP_OVERRIDE = "N/A"
 log = logging.getLogger("dqinit")
 
 
@@ -48,27 +63,14 @@ class DQInitResult:
     context: str | None = None
     message: str = ""
     seconds: float = 0.0
-    ramp: ramp.Ramp | None = None
+    ramp: Ramp | None = None
+    warnings: tuple[str, ...] = field(default=())
 
     def to_record(self) -> dict:
         """Return a small JSON-ready dict (no arrays)."""
         return {"input": self.input, "output": str(self.output) if self.output else None,
                 "status": self.status, "reference": self.reference, "context": self.context,
                 "message": self.message, "seconds": round(self.seconds, 3)}
-
-
-@dataclass(frozen=True)
-class ReferenceChoice:
-    """Which reference a ramp gets: its path (None: no rule), its R_DQ name, the context."""
-
-    path: Path | None
-    name: str
-    context: str
-    reason: str = ""
-
-    @property
-    def found(self) -> bool:
-        return self.path is not None
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,8 @@ class DQInitStep:
     crds_path : path-like, optional
         The local CRDS cache (default: ``$CRDS_PATH``, else ``~/crds_cache``).
     override_dq : path-like, optional
-        Use this reference instead of asking CRDS (a JWST MASK file works too).
+        Use this reference instead of asking CRDS (a JWST MASK file works too);
+        ``'N/A'`` skips the step.
     user_dq : path-like, optional
         An extra 2D mask of the science image plane's shape, ORed in like the reference.
     context : str, optional
@@ -107,7 +110,9 @@ class DQInitStep:
     def __init__(self, crds_path: str | os.PathLike | None = None,
                  override_dq: str | os.PathLike | None = None,
                  user_dq: str | os.PathLike | None = None, context: str | None = None):
-        self.override_dq = Path(override_dq) if override_dq else None
+        self.skip = str(override_dq).strip().upper() == SKIP_OVERRIDE if override_dq \
+            else False
+        self.override_dq = Path(override_dq) if override_dq and not self.skip else None
         self.user_dq = Path(user_dq) if user_dq else None
         self.crds_path = crds_path
         self.context = context
@@ -125,7 +130,7 @@ class DQInitStep:
     def run(self, ramp_input, output: str | os.PathLike | None = None,
             output_dir: str | os.PathLike | None = None, in_place: bool = False,
             overwrite: bool = False) -> DQInitResult:
-        """Run the step on a ramp file or an in-memory `dqinit.ramp.Ramp`.
+        """Run the step on a ramp file (either layout) or an in-memory `Ramp`.
 
         Parameters
         ----------
@@ -135,8 +140,9 @@ class DQInitStep:
         output : path-like, optional
             Output file (default: `default_output`). Never the input unless ``in_place``.
         in_place : bool
-            Update the input file: only its DQ arrays and primary header are written
-            when it already has both DQ arrays; otherwise it is rewritten atomically.
+            Update the input file: only its DQ arrays and headers are written when it
+            already has its DQ arrays; otherwise it is rewritten atomically (same
+            permissions). A link is followed to the file it names.
 
         Returns
         -------
@@ -149,93 +155,81 @@ class DQInitStep:
             ReferenceSelectionError, MaskShapeError, ...).
         """
         started = time.perf_counter()
-        if isinstance(ramp_input, ramp.Ramp):
+        if isinstance(ramp_input, Ramp):
             result = self._run_in_memory(ramp_input)
         else:
             result = self._run_file(Path(ramp_input), output, output_dir, in_place, overwrite)
-        return _with_time(result, time.perf_counter() - started)
+        return replace(result, seconds=time.perf_counter() - started)
 
-    def select_reference(self, header) -> ReferenceChoice:
+    def select_reference(self, header) -> BestRef:
         """Return the reference for a ramp's primary header (override, else CRDS)."""
         if self.override_dq is not None:
-            return ReferenceChoice(self.override_dq, f"user:{self.override_dq.name}", "N/A",
-                                   "override")
-        answer = self.cache.bestref(ramp.selection_header(header), context=self.context)
-        if not answer.found:
-            return ReferenceChoice(None, "N/A", answer.context, answer.reason)
-        if not answer.path.is_file():
+            return BestRef.user_override(self.override_dq)
+        answer = self.cache.bestref(selection_header(header), context=self.context)
+        if answer.found and not answer.path.is_file():
             raise ReferenceSelectionError(f"context {answer.context} selects {answer.reference}"
                                           f" but {answer.path} does not exist")
-        return ReferenceChoice(answer.path, f"crds://{answer.reference}", answer.context)
+        return answer
 
     # -- file input ----------------------------------------------------------------------
     def _run_file(self, path: Path, output, output_dir, in_place: bool,
                   overwrite: bool) -> DQInitResult:
-        layout = ramp.read_layout(path)
+        if in_place:
+            path = _writable_target(path)
+        ramp_file = open_ramp(path)
         target = path if in_place else Path(output) if output else default_output(
             path, Path(output_dir) if output_dir else None)
         if not in_place and target.resolve() == path.resolve():
             raise RampFormatError(f"{path}: output would overwrite the input; use --in-place")
-        choice = self.select_reference(layout.header)
+        where, warnings = geometry(ramp_file.header, ramp_file.image_shape, str(path))
+        for warning in warnings:
+            log.warning("%s", warning)
+        mode = path.stat().st_mode if in_place else None
+        if self.skip:
+            return self._skip(ramp_file, target, path, "N/A", in_place or overwrite, mode,
+                              f"override_dq = {SKIP_OVERRIDE}: step SKIPPED", warnings)
+        choice = self.select_reference(ramp_file.header)
         if not choice.found:
-            message = f"no DQ reference matches under {choice.context} ({choice.reason}); " \
-                      "step SKIPPED, data unchanged"
-            log.warning("%s: %s", path, message)
-            primary = ramp.status_header(layout.header, SKIPPED, "N/A", choice.context,
-                                         SOFTWARE_VERSION)
-            ramp.write_ramp(layout, target, primary, None, None, overwrite=overwrite or in_place)
-            return DQInitResult(str(path), SKIPPED, target, None, choice.context, message)
-        mask = self._science_mask(choice.path, layout.header, layout.image_shape, str(path))
-        existing_pixeldq = ramp.read_pixeldq(layout)
-        # Without an existing PIXELDQ the output is the mask itself: it is only read from here.
-        pixeldq = core.merge_pixeldq(existing_pixeldq, mask) if existing_pixeldq is not None \
-            else mask
-        dnu_plane = core.do_not_use_plane(mask)
-        existing_groupdq = ramp.existing_groupdq_planes(layout)
+            return self._skip(ramp_file, target, path, choice.context, in_place or overwrite,
+                              mode, f"no DQ reference matches under {choice.context} "
+                              f"({choice.reason}); step SKIPPED, data unchanged", warnings)
+        log.info("Using DQ reference file %s", choice.path)
+        mask = self._science_mask(choice.path, where)
+        _log_creations(ramp_file)
+        status = StepStatus(COMPLETE, choice.keyword_value, choice.context, SOFTWARE_VERSION)
+        if not (in_place and ramp_file.update_in_place(status, mask)):
+            ramp_file.write(target, status, mask, overwrite=overwrite or in_place, mode=mode)
+        return DQInitResult(str(path), COMPLETE, target, choice.keyword_value, choice.context,
+                            warnings=tuple(warnings))
 
-        def groupdq_plane(integration: int, group: int) -> np.ndarray:
-            if existing_groupdq is None:
-                return dnu_plane
-            return core.merge_groupdq_plane(existing_groupdq(integration, group), dnu_plane)
-
-        primary = ramp.status_header(layout.header, COMPLETE, choice.name, choice.context,
-                                     SOFTWARE_VERSION)
-        if not (in_place and ramp.update_in_place(layout, primary, pixeldq, groupdq_plane)):
-            ramp.write_ramp(layout, target, primary, pixeldq, groupdq_plane,
-                            overwrite=overwrite or in_place)
-        return DQInitResult(str(path), COMPLETE, target, choice.name, choice.context)
+    def _skip(self, ramp_file: RampFile, target: Path, path: Path, context: str,
+              overwrite: bool, mode, message: str, warnings) -> DQInitResult:
+        log.warning("No DQ reference file found" if context != "N/A" or not self.skip
+                    else "DQ reference override is N/A")
+        log.warning("DQ initialization step will be skipped")
+        log.warning("%s: %s", path, message)
+        status = StepStatus(SKIPPED, "N/A", context, SOFTWARE_VERSION)
+        ramp_file.write(target, status, None, overwrite=overwrite, mode=mode)
+        return DQInitResult(str(path), SKIPPED, target, None, context, message,
+                            warnings=tuple(warnings))
 
     # -- in-memory input ----------------------------------------------------------------
-    def _run_in_memory(self, science: ramp.Ramp) -> DQInitResult:
-        science.check()
-        choice = self.select_reference(science.header)
-        if not choice.found:
-            header = ramp.status_header(science.header, SKIPPED, "N/A", choice.context,
-                                        SOFTWARE_VERSION)
-            unchanged = ramp.Ramp(header, science.sci, science.pixeldq, science.groupdq,
-                                  science.err)
-            return DQInitResult("<memory>", SKIPPED, None, None, choice.context,
-                                f"no DQ reference matches under {choice.context} "
-                                f"({choice.reason}); step SKIPPED", ramp=unchanged)
-        image_shape = science.sci.shape[-2:]
-        mask = self._science_mask(choice.path, science.header, image_shape, "<memory>")
-        pixeldq = science.pixeldq if science.pixeldq is not None else \
-            np.zeros(image_shape, np.uint32)
-        groupdq = science.groupdq if science.groupdq is not None else \
-            np.zeros(science.sci.shape, np.uint8)
-        new_pixeldq, new_groupdq = core.dq_init(pixeldq, groupdq, mask)
-        header = ramp.status_header(science.header, COMPLETE, choice.name, choice.context,
-                                    SOFTWARE_VERSION)
-        result = ramp.Ramp(header, science.sci, new_pixeldq, new_groupdq, science.err)
-        return DQInitResult("<memory>", COMPLETE, None, choice.name, choice.context,
-                            ramp=result)
+    def _run_in_memory(self, science: Ramp) -> DQInitResult:
+        """Write ``science`` to a temporary file, run the file path, read the result."""
+        with tempfile.TemporaryDirectory(prefix="dqinit-") as folder:
+            source = science.write(Path(folder) / "ramp.fits")
+            result = self._run_file(source, Path(folder) / "ramp_dqinit.fits", None,
+                                    False, False)
+            return replace(result, input="<memory>", output=None,
+                           ramp=Ramp.read(result.output))
 
     # -- masks --------------------------------------------------------------------------
-    def _science_mask(self, reference_path: Path, header, image_shape, source: str) -> np.ndarray:
+    def _science_mask(self, reference_path: Path, where) -> np.ndarray:
         reference = self._reference_mask(reference_path)
-        where = ramp.geometry(header, tuple(image_shape), source)
         region = core.extract_subarray(reference.flags, reference.origin, where.origin,
                                        where.shape)
+        if region.shape != tuple(reference.flags.shape):
+            log.info("Extracting mask subarray to match science data")
         user = self._user_dq()
         if user is None:
             return region
@@ -272,10 +266,13 @@ class DQInitStep:
             return None
         if self._user_mask is None:
             try:
+                regular_file(self.user_dq)
                 with fits.open(self.user_dq) as hdulist:
                     hdu = hdulist["DQ"] if "DQ" in hdulist else hdulist[0]
                     data = hdu.data
-            except (OSError, ValueError) as error:
+            except RampFormatError as error:
+                raise MaskShapeError(f"user DQ {error}") from None
+            except (OSError, ValueError, TypeError, KeyError) as error:
                 raise MaskShapeError(f"user DQ {self.user_dq}: cannot be read ({error})") \
                     from None
             if data is None or data.ndim != 2:
@@ -287,5 +284,16 @@ class DQInitStep:
         return self._user_mask
 
 
-def _with_time(result: DQInitResult, seconds: float) -> DQInitResult:
-    return replace(result, seconds=seconds)
+def _writable_target(path: Path) -> Path:
+    """Return the file an in-place update writes: links resolved, write permission checked."""
+    real = regular_file(path).resolve()
+    if not os.access(real, os.W_OK):
+        raise RampFormatError(f"{real}: is not writable; --in-place would change a file "
+                              "you may not write (give an output name instead)")
+    return real
+
+
+def _log_creations(ramp_file: RampFile) -> None:
+    """Say which DQ arrays the step creates, as JWST's dq_init does."""
+    for name in ramp_file.arrays_to_create():
+        log.info("Creating %s array", name)

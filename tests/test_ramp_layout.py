@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-from dqinit.ramp import read_layout
+from dqinit.layouts import JwstRamp, open_ramp
 from dqinit.simulate import ramp_header
 from dqinit.step import DQInitStep
 from dqref import DQModel
@@ -25,10 +25,11 @@ def test_a_jwst_style_ramp_with_an_asdf_table_is_processed_and_the_table_kept(tm
     reference.flag([[100, 200]], "DEAD|DO_NOT_USE")
     reference.write(tmp_path / "ref.fits")
 
-    layout = read_layout(tmp_path / "jwst_uncal.fits")
+    layout = open_ramp(tmp_path / "jwst_uncal.fits")
     result = DQInitStep(override_dq=tmp_path / "ref.fits").run(tmp_path / "jwst_uncal.fits")
 
-    assert [e.name for e in layout.extensions] == ["PRIMARY", "SCI", "PIXELDQ", "GROUPDQ", "ASDF"]
+    assert isinstance(layout, JwstRamp)
+    assert [e.name for e in layout.hdus] == ["PRIMARY", "SCI", "PIXELDQ", "GROUPDQ", "ASDF"]
     with fits.open(result.output) as hdulist:
         assert [h.name for h in hdulist] == ["PRIMARY", "SCI", "PIXELDQ", "GROUPDQ", "ASDF"]
         assert hdulist["PIXELDQ"].data[11, 11] == 1025

@@ -6,10 +6,10 @@ import numpy as np
 from astropy.io import fits
 from typer.testing import CliRunner
 
+from dqinit.roundtrip import roundtrip_findings
 from dqref import DQModel, flags
 from dqref.cli import app
 from dqref.model import Subarray
-from dqref.roundtrip import roundtrip_findings
 
 
 def subarray_reference(tmp_path, name="ref.fits"):
