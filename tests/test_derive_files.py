@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 from dqref import DQModel, __version__, flags
 from dqref.cache.local_cache import LocalCache
 from dqref.derive import DeriveConfig, DeriveConfigError, DeriveInputError, derive_reference
-from dqref.derive.command import derive_command
-from dqref.derive.inputs import open_slope_file
+from dqref.derive.command import DeriveCommand, derive_command
+from dqref.derive.inputs import SlopeFile, disagreements, open_slope_file
+from dqref.detectors import get_detector
 from dqref.errors import ManualFlagsError, UnknownDetectorError
 
 FULL = (4096, 4096)
@@ -34,7 +35,7 @@ def app() -> typer.Typer:
     """The derive command on an app of its own, as `dqref` registers it."""
     application = typer.Typer(add_completion=False)
     application.callback()(lambda: None)  # a group, so the command is called by its name
-    application.command("derive")(derive_command)
+    application.command("derive", cls=DeriveCommand)(derive_command)
     return application
 
 
@@ -86,7 +87,7 @@ def derived(inputs):
     output = folder / "iris1_mask.fits"
     result = CliRunner().invoke(app(), [
         "derive", str(output), "--instrument", "IRIS", "--detector", "IRIS1",
-        "--flats", str(flats[0]), "--flats", str(flats[1]), "--darks", str(dark_stack),
+        "--flats", str(flats[0]), str(flats[1]), "--darks", str(dark_stack),  # as a glob expands
         "--flags", str(manual), "--config", str(settings), "--useafter", "2026-01-01",
         "--pedigree", "GROUND", "--author", "Test Author", "--description", "derived in a test"])
     assert result.exit_code == 0, result.output
@@ -118,7 +119,8 @@ def test_the_detector_reference_border_is_flagged(derived):
 def test_the_reference_is_valid_and_carries_the_metadata(derived):
     _, model, _ = derived
     assert not [f for f in model.validate() if f.is_error]
-    assert (model.meta.name, model.meta.detector, model.shape) == ("IRIS", "IRIS1", FULL)
+    # IRIS1 (asked for, and in the inputs' headers) is an alias of IMG1
+    assert (model.meta.name, model.meta.detector, model.shape) == ("IRIS", "IMG1", FULL)
     assert model.meta.useafter.startswith("2026-01-01")
     assert (model.meta.author, model.meta.description) == ("Test Author", "derived in a test")
 
@@ -142,7 +144,7 @@ def test_history_records_version_inputs_every_setting_and_what_was_found(derived
 def test_the_command_prints_what_each_rule_found_and_the_histogram(derived):
     result, model, output = derived
     text = result.output
-    assert text.startswith(f"{output}: IRIS IRIS1, derived from 2 flat and 3 dark images")
+    assert text.startswith(f"{output}: IRIS IMG1, derived from 2 flat and 3 dark images")
     assert "pixels found per rule:" in text and "levels measured:" in text
     assert re.search(r"^  DEAD +1$", text, re.MULTILINE)
     assert re.search(r"^  REFERENCE_PIXEL +65472$", text, re.MULTILINE)
@@ -205,7 +207,7 @@ def test_an_input_of_another_detector_is_refused_by_name(tmp_path):
                          header={"INSTRUME": "IRIS", "DETECTOR": "IRIS2"})
     with pytest.raises(DeriveInputError) as error:
         derive_reference("IRIS", "IRIS1", darks=[other])
-    assert f"{other}: DETECTOR is IRIS2, expected IRIS1" in str(error.value)
+    assert f"{other}: DETECTOR is IRIS2, expected IMG1" in str(error.value)
 
 
 def test_an_input_of_another_instrument_is_refused_by_name(tmp_path):
@@ -220,7 +222,7 @@ def test_an_input_that_is_not_the_full_frame_is_refused_by_name(tmp_path):
     small = write_slopes(tmp_path / "small.fits", np.zeros((10, 12), np.float32))
     with pytest.raises(DeriveInputError) as error:
         derive_reference("IRIS", "IRIS1", flats=[small])
-    assert f"{small}: image shape 10 x 12 differs from the IRIS1 full frame 4096 x 4096" \
+    assert f"{small}: image shape 10 x 12 differs from the IMG1 full frame 4096 x 4096" \
         in str(error.value)
 
 
@@ -334,3 +336,14 @@ def test_the_command_reports_a_bad_config_as_one_line(tmp_path):
 
 def _stack() -> contextlib.ExitStack:
     return contextlib.ExitStack()
+
+
+def test_an_input_naming_its_detector_by_an_alias_fits():
+    detector = get_detector("IRIS", "IMG1")
+    for name in ("IMG1", "IRIS1", "iris1"):
+        slope_file = SlopeFile(path="f.fits", extension="SCI", instrument="IRIS",
+                               detector=name, data_shape=FULL, images=())
+        assert disagreements(slope_file, detector) == []
+    other = SlopeFile(path="f.fits", extension="SCI", instrument="IRIS", detector="IRIS2",
+                      data_shape=FULL, images=())
+    assert disagreements(other, detector) == ["f.fits: DETECTOR is IRIS2, expected IMG1"]

@@ -1,18 +1,89 @@
 """``dqref derive``: a thin skin over `dqref.derive.api.derive_reference`.
 
-Registered on the ``dqref`` app by ``app.command("derive")(derive_command)``.
+Registered on the ``dqref`` app by ``app.command("derive", cls=DeriveCommand)(derive_command)``.
+
+``--flats`` and ``--darks`` take one or more files each: ``--flats f1.fits f2.fits`` (what
+a shell glob, ``--flats flats/*.fits``, expands to) as well as ``--flats f1.fits --flats
+f2.fits``. click options take a fixed number of values, so `DeriveCommand` spreads each
+file list into repeated options before click parses the command line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
+from typer.core import TyperCommand
 
 from dqref.console import progress, user_errors
 from dqref.derive.api import derive_reference
 from dqref.errors import FileExistsRefusedError
 from dqref.model import DEFAULT_PEDIGREE, DEFAULT_USEAFTER
+
+#: Options whose value is a list of files running to the next option.
+FILE_LIST_OPTIONS = ("--flats", "--darks")
+
+
+def spread_file_lists(args: Sequence[str],
+                      options: Sequence[str] = FILE_LIST_OPTIONS) -> tuple[list[str], bool]:
+    """Rewrite ``--flats a b c`` as ``--flats a --flats b --flats c``.
+
+    A list runs from its option to the next token that starts with ``-`` (an option, or
+    ``--``, after which nothing is rewritten); ``--flats=a b`` counts too. Everything else
+    is passed through unchanged, so values of other options are never taken as files.
+
+    Parameters
+    ----------
+    args : sequence of str
+        The command line after the command name.
+    options : sequence of str
+        The options that take file lists.
+
+    Returns
+    -------
+    args : list of str
+        The rewritten command line.
+    spread : bool
+        Whether any list of two or more files was rewritten.
+    """
+    rewritten: list[str] = []
+    current: str | None = None  # the list option whose files we are reading
+    awaiting_first = False  # its first value comes next and needs no repeated option
+    spread = False
+    for position, arg in enumerate(args):
+        if arg == "--":
+            rewritten.extend(args[position:])
+            break
+        name = arg.split("=", 1)[0]
+        if arg.startswith("-") and arg != "-":
+            current = name if name in options else None
+            awaiting_first = current is not None and "=" not in arg
+            rewritten.append(arg)
+        elif current is not None and not awaiting_first:
+            rewritten.extend([current, arg])
+            spread = True
+        else:
+            awaiting_first = False
+            rewritten.append(arg)
+    return rewritten, spread
+
+
+class DeriveCommand(TyperCommand):
+    """The ``derive`` command: ``--flats``/``--darks`` take file lists (`spread_file_lists`)."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        rewritten, spread = spread_file_lists(args)
+        try:
+            return super().parse_args(ctx, rewritten)
+        except Exception as error:
+            # click's MissingParameter, matched by its ``param`` because typer >= 0.2x
+            # raises the one of its vendored copy of click
+            if spread and getattr(getattr(error, "param", None), "name", None) == "output":
+                ctx.fail("Missing argument 'OUTPUT': give it before --flats/--darks (their file "
+                         "lists run to the next option, so a trailing OUTPUT was read as an "
+                         "input)")
+            raise
 
 
 @user_errors("dqref")
@@ -20,8 +91,10 @@ def derive_command(
     output: Path = typer.Argument(..., help="The reference file to write (never overwritten)."),
     instrument: str = typer.Option(..., "--instrument", "-i", help="IRIS or LIGER."),
     detector: str = typer.Option(..., "--detector", "-d", help="e.g. IRIS1, IMG, IFU."),
-    flats: list[Path] = typer.Option(None, "--flats", help="Flat slope images (repeatable)."),
-    darks: list[Path] = typer.Option(None, "--darks", help="Dark slope images (repeatable)."),
+    flats: list[Path] = typer.Option(
+        None, "--flats", help="Flat slope images: --flats F1 F2 ... (a glob) or repeated."),
+    darks: list[Path] = typer.Option(
+        None, "--darks", help="Dark slope images: --darks D1 D2 ... (a glob) or repeated."),
     manual_flags: Path = typer.Option(None, "--flags", help="Manual flags, ORed in last."),
     config: Path = typer.Option(None, "--config", help="TOML overriding defaults.toml."),
     useafter: str = typer.Option(DEFAULT_USEAFTER, help="ISO date-time from which it applies."),

@@ -130,10 +130,12 @@ def disagreements(slope_file: SlopeFile, detector: Detector) -> list[str]:
     A missing INSTRUME or DETECTOR is not a disagreement (simulations often lack them).
     """
     problems = []
-    for keyword, found, expected in ((INSTRUMENT_KEYWORD, slope_file.instrument,
-                                      detector.instrument),
-                                     (DETECTOR_KEYWORD, slope_file.detector, detector.name)):
-        if found is not None and found != expected:
+    # A detector's aliases (IRIS1 for IMG1) name the same detector.
+    for keyword, found, expected, accepted in (
+            (INSTRUMENT_KEYWORD, slope_file.instrument, detector.instrument,
+             (detector.instrument,)),
+            (DETECTOR_KEYWORD, slope_file.detector, detector.name, detector.names)):
+        if found is not None and found.strip().upper() not in {n.upper() for n in accepted}:
             problems.append(f"{slope_file.path}: {keyword} is {found}, expected {expected}")
     image_shape = slope_file.data_shape[-2:]
     if image_shape != detector.shape:
