@@ -11,7 +11,7 @@ from dqref.cache.local_cache import LocalCache
 from dqref.console import fail, progress, user_errors
 
 app = typer.Typer(name="cache", no_args_is_help=True, add_completion=False,
-                  help="The local CRDS cache: init, add, bestref, list, verify.")
+                  help="The local CRDS cache: init, add, bestref, list, verify, adopt.")
 
 PATH_OPTION = typer.Option(None, "--path",
                            help="Cache root (default: $CRDS_PATH, else ~/crds_cache).")
@@ -102,3 +102,30 @@ def verify(path: Path = PATH_OPTION) -> None:
     if problems:
         raise typer.Exit(1)
     typer.echo(f"{cache.root}: OK (context {cache.current_context})")
+
+
+@app.command()
+@user_errors("dqref")
+def adopt(
+    source: Path = typer.Argument(..., help="A hand-made cache root (read only)."),
+    path: Path = typer.Option(None, "--path", help="The new cache to write (with --repair)."),
+    repair: bool = typer.Option(False, help="Write a new, loadable context into --path "
+                                "keeping every rule of SOURCE."),
+) -> None:
+    """Report every problem of an existing cache; with --repair, write a loadable copy.
+
+    Exits 1 when SOURCE has problems and nothing was repaired.
+    """
+    from dqref.cache.adopt import adopt as adopt_cache
+
+    report = adopt_cache(source, path, repair=repair)
+    for problem in report.problems:
+        typer.echo(f"problem: {problem}")
+    if report.context is None:
+        typer.echo(f"{source}: {len(report.problems)} problems" if report.problems
+                   else f"{source}: OK")
+        raise typer.Exit(1 if report.problems else 0)
+    for name in report.missing_references:
+        typer.echo(f"not copied (missing in {source}): {name}")
+    typer.echo(f"wrote {', '.join(report.written)}\ncurrent context of "
+               f"{LocalCache(path).root}: {report.context}")

@@ -334,3 +334,60 @@ def _crds_exceptions_as_mapping_errors(name: str) -> Iterator[None]:
         if isinstance(error, MappingError | ChecksumError | FileNotFoundError):
             raise
         raise MappingError(f"{name}: {error}") from error
+
+
+# -- reading hand-made caches (dqref cache adopt) ----------------------------------------------
+def read_mapping_leniently(path: str | os.PathLike) -> tuple[dict, object]:
+    """Return (header, selector) of a mapping file without verifying its checksum.
+
+    Uses crds's own mapping grammar (``crds.certify.mapping_parser``); a pmap's or imap's
+    selector comes back as a dict, an rmap's as a crds ReferenceMapping (not loaded
+    further). Raises `MappingError` when crds cannot parse it at all.
+    """
+    install_observatory()
+    from crds.certify import mapping_parser
+
+    path = Path(path)
+    with _crds_exceptions_as_mapping_errors(path.name):
+        if path.suffix == ".rmap":
+            mapping = rmap.ReferenceMapping.from_string(path.read_text(), path.name,
+                                                        ignore_checksum=True)
+            return dict(mapping.header), mapping
+        parsing = mapping_parser.parse_mapping(str(path))
+        return dict(parsing.header), dict(parsing.selector)
+
+
+def checksum_problem(path: str | os.PathLike) -> str | None:
+    """Return why crds refuses the sha1sum of a mapping file, or None when it is right.
+
+    The file is parsed by crds with its checksum verified (a context's children are not
+    loaded), which is what ``crds checksum --verify`` does.
+    """
+    install_observatory()
+    path = Path(path)
+    try:
+        _CLASSES[path.suffix].from_string(path.read_text(), path.name, ignore_checksum=False)
+    except ChecksumError as error:
+        return str(error)
+    except (exceptions.CrdsError, AssertionError, SyntaxError, ValueError, KeyError):
+        return None  # not a checksum problem; read_mapping_leniently reports it
+    return None
+
+
+def rewrite_rmap(mapping, name: str, derived_from: str) -> str:
+    """Return the text of rmap ``mapping`` renamed ``name``, with a correct checksum.
+
+    Every rule (match tuples, selectors, substitutions) is kept; ``ignore_checksum`` is
+    dropped. crds writes the text (``Mapping.write``), as ``crds checksum`` would.
+    """
+    copy = mapping.copy() if hasattr(mapping, "copy") else mapping
+    header = copy.header
+    header["name"] = name
+    header["derived_from"] = derived_from
+    header.pop("ignore_checksum", None)
+    with tempfile.TemporaryDirectory(prefix="dqref-mapping-") as folder:
+        path = os.path.join(folder, name)
+        copy.write(path)
+        text = Path(path).read_text()
+    parse_mapping(text, name)  # it must load, checksum and type constraints included
+    return text

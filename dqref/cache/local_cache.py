@@ -209,6 +209,16 @@ class LocalCache:
             self._set_current_context(pmap)
         return pmap
 
+    def use_context(self, pmap: str) -> None:
+        """Make ``pmap`` (in the mapping folder) current; write crds's config files.
+
+        The context must load with crds (checksums verified) or nothing changes.
+        """
+        with self._lock():
+            self.context(pmap)
+            self._write_config_files()
+            self._set_current_context(pmap)
+
     # -- reading --------------------------------------------------------------------
     @property
     def current_context(self) -> str:

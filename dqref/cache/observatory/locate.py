@@ -64,6 +64,7 @@ _UNDEFINED = (None, "", "UNDEFINED", "N/A")
 _PROJECT_PREFIXES = ("ligeriri_", "liger_iris_")
 _MAPPING_NAME = re.compile(r"^ligeriri(?:_([a-z]+))?(?:_([a-z]+))?(?:_(\d+))?\.([pir]map)$")
 _SERIAL = re.compile(r"_(\d{4,})$")
+_DATETIME_DIGITS = re.compile(r"(\d{14})(?:\.0*)?")
 
 
 def tpn_path(tpn_file):
@@ -140,9 +141,11 @@ def observation_start(header):
         except (ValueError, TypeError):
             return None
     stamp = header.get("META.EXPOSURE.DATETIME_START", header.get("EXPDTST"))
-    if not _undefined(stamp):
+    # crds's condition_header turns the digits into a float's text ('20250601000000.0')
+    digits = _DATETIME_DIGITS.fullmatch(str(stamp).strip()) if not _undefined(stamp) else None
+    if digits:
         try:
-            return datetime.datetime.strptime(str(stamp).strip(), "%Y%m%d%H%M%S")
+            return datetime.datetime.strptime(digits.group(1), "%Y%m%d%H%M%S")
         except ValueError:
             pass
     julian = header.get("META.EXPOSURE.JD_START", header.get("EXPJDST"))
