@@ -236,15 +236,16 @@ def test_text_is_refused():
 
 # -- construction ---------------------------------------------------------------------------
 def test_blank_is_an_all_good_full_frame_of_the_detector():
-    model = DQModel.blank("iris", "iris2", useafter="2021-05-01")
+    model = DQModel.blank("iris", "iris2", useafter="2021-05-01")  # an alias of IMG2
     assert (model.meta.name, model.meta.detector, model.meta.useafter) == (
-        "IRIS", "IRIS2", "2021-05-01")
+        "IRIS", "IMG2", "2021-05-01")
     assert model.shape == FULL_FRAME and model.dq.dtype == np.uint32
     assert not model.dq.any()
 
 
 def test_blank_for_an_unknown_detector_names_the_detector_table():
-    with pytest.raises(UnknownDetectorError, match="dqref/detectors.toml lists IFU, IRIS1"):
+    with pytest.raises(UnknownDetectorError,
+                       match="dqref/detectors.toml lists IFU, IMG1, IMG2, IMG3, IMG4, IRIS1"):
         DQModel.blank("IRIS", "IRIS9")
 
 

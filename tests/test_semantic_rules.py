@@ -151,7 +151,7 @@ def test_reference_pixels_off_the_border_are_a_warning():
     model.flag([[5, 5], [6, 6]], "REFERENCE_PIXEL")
     [finding] = found(model, "reference-pixel-border")
     assert finding.severity == WARNING and finding.where == "pixel (y=5, x=5)"
-    assert "2 REFERENCE_PIXEL flags lie off the 4-pixel border of IRIS1" in finding.message
+    assert "2 REFERENCE_PIXEL flags lie off the 4-pixel border of IMG1" in finding.message
 
 
 def test_a_subarray_checks_only_the_part_of_the_border_inside_it():

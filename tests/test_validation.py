@@ -128,7 +128,7 @@ def test_a_jwst_mask_reftype_is_accepted():
 def test_an_unknown_detector_names_the_detector_table_and_the_choices():
     assert findings(sub64(detector="IRIS9"), "known-detector") == [
         ("INSTRUME/DETECTOR", "unknown detector 'IRIS9' for IRIS; dqref/detectors.toml lists "
-                              "IFU, IRIS1, IRIS2, IRIS3, IRIS4")]
+                              "IFU, IMG1, IMG2, IMG3, IMG4, IRIS1, IRIS2, IRIS3, IRIS4")]
 
 
 def test_an_unknown_instrument_names_the_detector_table():
