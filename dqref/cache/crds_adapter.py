@@ -206,12 +206,22 @@ def imap_selections(pipeline, instrument: str) -> dict[str, str]:
 
 
 def rmap_selections(pipeline, instrument: str) -> dict:
-    """Return ``{(detector, subarray): {useafter: reference}}`` of an instrument's dq rmap."""
+    """Return ``{(detector, subarray): {useafter: reference}}`` of an instrument's dq rmap.
+
+    The rmap's ``substitutions`` (the team's ``GENERIC -> N/A`` for the subarray) are
+    applied to the match values, as crds applies them when it matches, so the rules mean
+    the same once dqref renders them again without that header field.
+    """
     reference_mapping = pipeline.get_imap(instrument.lower()).get_rmap(REFTYPE)
+    substitutions = reference_mapping.header.get("substitutions", None) or {}
+    keys = [key.upper() for key in reference_mapping.parkey[0]]
     rules = {}
     for match_key, useafter in reference_mapping.selector.todict()["selections"]:
-        rules[tuple(match_key)] = dict(useafter["selections"]) if isinstance(useafter, dict) \
-            else dict(useafter)
+        values = tuple(
+            substitutions.get(key, {}).get(value, value) if key in substitutions else value
+            for key, value in zip(keys, match_key, strict=False))
+        dates = dict(useafter["selections"]) if isinstance(useafter, dict) else dict(useafter)
+        rules.setdefault(values, {}).update(dates)
     return rules
 
 
