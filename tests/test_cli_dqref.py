@@ -61,7 +61,7 @@ def small_reference(tmp_path):
 def test_create_reports_what_it_wrote(created):
     result, output = created
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{output}: IRIS IRIS1, 4 flagged of 16777216 pixels\n"
+    assert result.stdout == f"{output}: IRIS IMG1, 4 flagged of 16777216 pixels\n"  # canonical name
 
 
 def test_create_writes_the_manual_flags_into_a_full_frame(created):
@@ -76,7 +76,7 @@ def test_create_records_metadata_and_history(created):
     _, output = created
     header = fits.getheader(output)
     assert (header["INSTRUME"], header["DETECTOR"], header["USEAFTER"], header["AUTHOR"]) == (
-        "IRIS", "IRIS1", "2024-03-01T00:00:00", "A. Tester")
+        "IRIS", "IMG1", "2024-03-01T00:00:00", "A. Tester")  # canonical name
     assert list(header["HISTORY"]) == ["Created by dqref 0.1.0",
                                        "Manual flags: flags.txt (2 entries)"]
 
@@ -164,7 +164,7 @@ def test_validate_an_invalid_reference_prints_its_findings_and_exits_1(tmp_path)
     result = runner.invoke(app, ["validate", str(tmp_path / "bad.fits")])
     assert result.exit_code == 1
     assert (f"{tmp_path / 'bad.fits'}: INSTRUME/DETECTOR: error: unknown detector 'IRIS9' for "
-            "IRIS; dqref/detectors.toml lists IFU, IRIS1, IRIS2, IRIS3, IRIS4 "
+            "IRIS; dqref/detectors.toml lists IFU, IMG1, IMG2, IMG3, IMG4, IRIS1, IRIS2, IRIS3, IRIS4 "
             "[known-detector]") in result.stdout.splitlines()
     assert ": valid" not in result.stdout
 

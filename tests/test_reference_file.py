@@ -35,7 +35,7 @@ def test_primary_header_dq_image_and_dq_def_follow_the_jwst_mask_layout(full_fra
         assert [h.name for h in hdulist] == ["PRIMARY", "DQ", "DQ_DEF"]
         header = hdulist[0].header
         assert (header["TELESCOP"], header["INSTRUME"], header["DETECTOR"]) == \
-            ("TMT", "IRIS", "IRIS1")
+            ("TMT", "IRIS", "IMG1")  # the canonical name of IRIS1
         assert header["REFTYPE"] == "DQ" and header["USEAFTER"] == "2025-01-01T00:00:00"
         assert (header["PEDIGREE"], header["DESCRIP"], header["AUTHOR"]) == \
             ("GROUND", "a test mask", "tester")
