@@ -13,7 +13,7 @@ import typer
 from dqref.cache.cli import app as cache_app
 from dqref.console import fail, progress, user_errors
 from dqref.create import create_reference
-from dqref.derive.command import derive_command
+from dqref.derive.command import DeriveCommand, derive_command
 from dqref.errors import ReferenceFileError
 from dqref.model import DEFAULT_PEDIGREE, DEFAULT_USEAFTER, DQModel
 
@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 
 app.add_typer(cache_app, name="cache")
-app.command("derive")(derive_command)
+app.command("derive", cls=DeriveCommand)(derive_command)
 
 
 @app.command()

@@ -98,8 +98,6 @@ def test_a_stray_argument_elsewhere_is_still_refused(received):
     assert "(stray.fits)" in said(result)
 
 
-@pytest.mark.xfail(strict=True, reason="dqref/cli.py must register derive with "
-                   "cls=DeriveCommand (not this helper's file); remove this mark then")
 def test_the_dqref_app_takes_file_lists(received):
     result = run(dqref_app, "--flats", "f1.fits", "f2.fits", "--darks", "d1.fits", "d2.fits")
     assert result.exit_code == 2 and "stopped by the test" in result.output, result.output
