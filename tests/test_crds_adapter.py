@@ -8,9 +8,12 @@ from an arbitrary folder, checksums, Match weights of 'N/A', and the public
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import crds
 import pytest
+from astropy.io import fits
 from crds.core import constants, rmap, utils
 
 import rmaps
@@ -266,3 +269,211 @@ def test_getrecommendations_and_local_bestref_agree_for_a_fresh_cache_object(reg
                    observation("IRIS2", "2030-01-01", subarray="SUB64")):
         assert fresh.bestref(header).reference == \
             crds_adapter.getrecommendations(cache.root, header)
+
+
+# -- the import hook (.pth) ------------------------------------------------------------------
+def python(code: str, *flags: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CRDS_")}
+    return subprocess.run([sys.executable, *flags, "-c", code], capture_output=True, text=True,
+                          env=environment, timeout=120)
+
+
+def test_the_pth_hook_registers_only_a_finder_and_imports_nothing():
+    result = python("import sys; print(type(sys.meta_path[0]).__name__, "
+                    "sorted(m for m in sys.modules if m.startswith(('crds', 'dqref'))))")
+    assert result.stdout.split(maxsplit=1) == ["ObservatoryFinder", "[]\n"], result.stderr
+
+
+def test_a_fresh_process_knows_the_observatory_without_importing_dqref():
+    result = python("import crds, sys; from crds.core import constants, utils; "
+                    "print(constants.ALL_OBSERVATORIES[-1], "
+                    "utils.get_observatory_package('ligeriri').__name__, "
+                    "utils.get_locator_module('ligeriri').__name__, "
+                    "'dqref' in sys.modules)")
+    assert result.stdout.split() == ["ligeriri", "crds.ligeriri", "crds.ligeriri.locate",
+                                     "False"], result.stderr
+
+
+def test_without_site_processing_install_observatory_still_works():
+    code = ("import sys; sys.path[:0] = %r; import crds; "
+            "from crds.core import constants; assert 'ligeriri' not in "
+            "constants.ALL_OBSERVATORIES; from dqref.cache import crds_adapter; "
+            "crds_adapter.install_observatory(); print(constants.ALL_OBSERVATORIES[-1])"
+            % [p for p in sys.path if p])
+    result = python(code, "-S")
+    assert result.stdout.strip() == "ligeriri", result.stderr
+
+
+# -- every hook crds calls, pinned by watching crds call it ----------------------------------
+@pytest.fixture
+def calls(monkeypatch):
+    """Record which ``crds.ligeriri.locate`` hooks crds calls (the real hooks still run)."""
+    locate = crds_adapter.locator()
+    seen = []
+    for name in ("fits_to_parkeys", "get_cross_strapped_pairs", "project_check",
+                 "reference_keys_to_dataset_keys", "condition_matching_header",
+                 "get_file_properties", "locate_file", "filekind_to_keyword",
+                 "get_env_prefix", "match_context_key"):
+        real = getattr(locate, name)
+
+        def spy(*args, _real=real, _name=name, **keys):
+            seen.append(_name)
+            return _real(*args, **keys)
+        monkeypatch.setattr(locate, name, spy)
+    return seen
+
+
+def test_bestref_calls_fits_to_parkeys_on_the_dataset_header(registered_cache, calls):
+    cache, _ = registered_cache
+    crds_adapter.getrecommendations(cache.root, observation())
+    assert "fits_to_parkeys" in calls
+
+
+def test_crds_bestrefs_calls_the_header_and_keyword_hooks(registered_cache, calls, tmp_path):
+    from crds.bestrefs import BestrefsScript
+
+    cache, _ = registered_cache
+    dataset = tmp_path / "dataset.fits"
+    fits.PrimaryHDU(header=fits.Header(list(observation("IMG1").items()))).writeto(dataset)
+    with crds_adapter.crds_environment(cache.root):
+        errors = BestrefsScript(f"crds.bestrefs --files {dataset} --update-bestrefs")()
+    assert errors == 0
+    assert fits.getheader(dataset)["R_DQ"] == "crds://iris_dq_0002.fits"
+    for hook in ("get_cross_strapped_pairs", "fits_to_parkeys", "filekind_to_keyword",
+                 "get_env_prefix"):
+        assert hook in calls, hook
+
+
+def test_crds_certify_of_a_reference_calls_project_check_with_the_rmap(registered_cache,
+                                                                      calls, tmp_path):
+    from crds.certify import CertifyScript
+
+    cache, references = registered_cache
+    with crds_adapter.crds_environment(cache.root):
+        errors = CertifyScript(f"crds.certify {references[0].reference}")()
+    assert errors == 0
+    for hook in ("get_file_properties", "project_check", "reference_keys_to_dataset_keys",
+                 "condition_matching_header"):
+        assert hook in calls, hook
+
+
+def test_project_check_takes_the_reference_and_its_rmap():
+    crds_adapter.locator().project_check("iris_dq_0001.fits", None)
+
+
+# -- names ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "properties"), [
+    ("IRIS_DQ.fits", ("iris", "dq")),
+    ("IRIS_IMG1_DARK_20240924T000000_0.0.1.fits", ("iris", "dark")),
+    ("IRIS_IMG1_NONLINCOEFF_20240924T000000_0.0.1.fits", ("iris", "nonlincoeff")),
+    ("liger_iris_iris_drizpars_0001.fits", ("iris", "drizpars")),
+    ("ligeriri_iris_nonlin_0001.rmap", ("iris", "nonlincoeff")),
+    ("Liger_IMG_FLAT_x.fits", ("liger", "flat")),
+])
+def test_crds_accepts_the_team_s_reference_and_mapping_names(name, properties):
+    assert crds_adapter.file_properties(name) == properties
+
+
+@pytest.mark.parametrize("name", ["nircam_dq_0001.fits", "iris_0001.fits", "iris_dq.txt",
+                                  "../iris_dq_0001.fits", "iris dq.fits"])
+def test_names_that_do_not_say_instrument_and_filekind_are_refused(name):
+    with pytest.raises(ValueError, match="not a ligeriri reference or mapping name"):
+        crds_adapter.file_properties(name)
+
+
+def test_the_packaged_specs_agree_with_the_combined_json():
+    import json
+
+    from crds.core import reftypes
+
+    folder = os.path.join(os.path.dirname(crds.ligeriri.__file__), "specs")
+    raw = reftypes.load_raw_specs(folder)
+    combined = json.load(open(os.path.join(folder, "combined_specs.json")))
+    assert {i: sorted(k) for i, k in raw.items()} == {i: sorted(k) for i, k in combined.items()}
+
+
+# -- dataset headers as the Liger/IRIS pipeline writes them ------------------------------------
+def parkeys(header: dict) -> dict:
+    return crds_adapter.locator().fits_to_parkeys(utils.condition_header(header))
+
+
+@pytest.mark.parametrize(("header", "date", "time"), [
+    ({"EXPDTST": "20250601123456"}, "2025-06-01", "12:34:56"),
+    ({"EXPJDST": 2460827.5}, "2025-06-01", "00:00:00"),
+    ({"META.EXPOSURE.JD_START": 2460827.75}, "2025-06-01", "06:00:00"),
+    ({"META.EXPOSURE.DATETIME_START": "20250601000000", "EXPJDST": 2460000.5},
+     "2025-06-01", "00:00:00"),
+    ({"DATE-OBS": "2024-01-02", "TIME-OBS": "03:04:05", "EXPDTST": "20250601000000"},
+     "2024-01-02", "03:04:05"),
+])
+def test_the_observation_start_comes_from_date_obs_else_expdtst_else_expjdst(header, date,
+                                                                             time):
+    crossed = parkeys({"INSTRUME": "IRIS", **header})
+    assert (crossed["META.OBSERVATION.DATE"], crossed["META.OBSERVATION.TIME"]) == (date, time)
+    assert crossed["META.DATE"] == f"{date}T{time}"
+
+
+def test_an_existing_meta_date_is_kept():
+    crossed = parkeys({"INSTRUME": "IRIS", "EXPDTST": "20250601000000",
+                       "META.DATE": "2030-01-01T00:00:00"})
+    assert crossed["META.DATE"] == "2030-01-01T00:00:00"
+
+
+def test_pipeline_keys_are_cross_strapped_both_ways():
+    crossed = parkeys({"INSTRUME": "Liger", "IMTYPE": "SCI", "READMODE": "DEFAULT",
+                       "META.EXPOSURE.DATETIME_START": "20250601000000"})
+    assert crossed["META.EXPOSURE.IMTYPE"] == "SCI"
+    assert crossed["META.EXPOSURE.READMODE"] == "DEFAULT"
+    assert crossed["EXPDTST"] == crossed["META.EXPOSURE.DATETIME_START"]
+    assert crossed["META.INSTRUMENT.NAME"] == "LIGER"
+
+
+@pytest.mark.parametrize(("instrument", "detector", "canonical"), [
+    ("IRIS", "IRIS1", "IMG1"), ("Iris", "img4", "IMG4"), ("IRIS", "IMG2", "IMG2"),
+    ("Liger", "IMG", "IMG"), ("LIGER", "ifu", "IFU"), ("IRIS", "MULTIPLE", "MULTIPLE"),
+])
+def test_detector_names_are_canonical_in_every_lookup(instrument, detector, canonical):
+    crossed = parkeys({"INSTRUME": instrument, "DETECTOR": detector})
+    assert crossed["META.INSTRUMENT.DETECTOR"] == crossed["DETECTOR"] == canonical
+
+
+@pytest.mark.parametrize("detector", ["IRIS1", "IMG1"])
+@pytest.mark.parametrize("made_as", ["IRIS1", "IMG1"])
+def test_a_reference_made_under_an_alias_serves_the_other_name(tmp_path, detector, made_as):
+    pmap = write_context(tmp_path, [mappings.MatchRule(made_as, "N/A", (
+        entry("2020-01-01 00:00:00", "iris_dq_0001.fits"),))])
+    pipeline = crds_adapter.load_context(tmp_path, pmap)
+    assert crds_adapter.best_reference(pipeline, observation(detector)) == "iris_dq_0001.fits"
+
+
+@pytest.mark.parametrize("subarray", ["FULL", "CUSTOM", "GENERIC", "N/A"])
+def test_every_pipeline_subarray_value_gets_the_full_frame_rule(full_and_sub64, subarray):
+    header = {"INSTRUME": "Iris", "DETECTOR": "IMG1", "SUBARRAY": subarray,
+              "EXPDTST": "20260101000000"}
+    assert crds_adapter.best_reference(full_and_sub64, header) == "iris_dq_0001.fits"
+
+
+def test_instrument_selection_is_case_insensitive(full_and_sub64):
+    for spelling in ("IRIS", "Iris", "iris"):
+        assert crds_adapter.best_reference(full_and_sub64, observation() | {
+            "INSTRUME": spelling}) == "iris_dq_0001.fits"
+
+
+# -- the answer type -----------------------------------------------------------------------------
+def test_bestref_keyword_values(tmp_path):
+    from dqref.cache.local_cache import BestRef
+
+    assert BestRef("ligeriri_0002.pmap", "iris_dq_0001.fits", tmp_path).keyword_value == \
+        "crds://iris_dq_0001.fits"
+    override = BestRef.user_override(tmp_path / "mine.fits")
+    assert (override.context, override.origin, override.reference, override.path) == \
+        ("N/A", "user", "mine.fits", tmp_path / "mine.fits")
+    assert override.keyword_value == "user:mine.fits"
+    assert BestRef("ligeriri_0002.pmap", None, None, "no match").keyword_value == "N/A"
+
+
+def test_reference_checks_come_from_the_entry_point_group():
+    from importlib.metadata import entry_points
+
+    names = [e.value for e in entry_points(group=crds_adapter.CHECKS_GROUP)]
+    assert names == ["dqinit.roundtrip:roundtrip_findings"]
