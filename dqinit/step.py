@@ -287,7 +287,9 @@ class DQInitStep:
 def _writable_target(path: Path) -> Path:
     """Return the file an in-place update writes: links resolved, write permission checked."""
     real = regular_file(path).resolve()
-    if not os.access(real, os.W_OK):
+    # The mode bits count even for root, who may write anything: a file marked
+    # read-only is not for --in-place.
+    if not os.access(real, os.W_OK) or not real.stat().st_mode & 0o222:
         raise RampFormatError(f"{real}: is not writable; --in-place would change a file "
                               "you may not write (give an output name instead)")
     return real
