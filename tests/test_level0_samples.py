@@ -227,3 +227,31 @@ def test_the_stpipe_wrapper_takes_a_level0_path(references):
     model = DQInitStpipeStep.call(str(sample(name)), override_dq=str(references[name]))
     assert model.meta.drs_step.dq_init == "COMPLETE"
     assert int(model.pixeldq[5, 7]) == DEAD_DNU
+
+
+def test_crds_selects_by_expdtst_and_either_detector_name(tmp_path):
+    """The samples have no DATE-OBS: their EXPDTST picks the reference; a reference made
+    under the alias IRIS1 serves a ramp that says IMG1."""
+    from support import cache_with, full_frame_reference
+
+    old = full_frame_reference(tmp_path / "old.fits", "IRIS1", useafter="2020-01-01",
+                               flags={"HOT": [(2048 + 5, 1024 + 7)]})
+    new = full_frame_reference(tmp_path / "new.fits", "IMG1", useafter="2025-07-01",
+                               flags={"DEAD": [(2048 + 5, 1024 + 7)]})
+    liger = full_frame_reference(tmp_path / "liger.fits", "IMG", instrument="LIGER",
+                                 useafter="2020-01-01", flags={"DEAD": [(16 + 5, 1200 + 7)]})
+    cache = cache_with(tmp_path / "cache", old, new, liger)
+    step = DQInitStep(crds_path=cache.root)
+
+    iris = step.run(sample("iris_img1_custom_lvl0.fits"), output=tmp_path / "iris.fits")
+    keck = step.run(sample("liger_img_custom_lvl0.fits"), output=tmp_path / "liger_out.fits")
+
+    assert iris.status == keck.status == "COMPLETE"
+    assert iris.reference == "crds://iris_dq_0001.fits"   # EXPDTST 2025-06-01: the old one
+    assert int(read(iris.output)[1][5, 7]) == HOT
+    assert keck.reference == "crds://liger_dq_0001.fits"
+    assert int(read(keck.output)[1][5, 7]) == flags.value("DEAD")
+    header = read(iris.output)[0]
+    assert header["R_DQ"] == iris.reference and header["CRDS_CTX"] == iris.context
+    tree = stored_tree(iris.output)
+    assert tree["meta"]["ref_file"]["crds"]["context_used"] == iris.context
