@@ -198,6 +198,7 @@ def test_in_place_updates_a_level0_ramp_and_keeps_the_tree_consistent(references
     name = "iris_img1_custom_lvl0.fits"
     ramp = tmp_path / name
     shutil.copy(sample(name), ramp)
+    ramp.chmod(0o644)  # the shared samples are read-only
     step = DQInitStep(override_dq=references[name])
     step.run(ramp, in_place=True)            # no PIXELDQ yet: rewritten atomically
     inode = ramp.stat().st_ino
