@@ -164,7 +164,8 @@ def test_validate_an_invalid_reference_prints_its_findings_and_exits_1(tmp_path)
     result = runner.invoke(app, ["validate", str(tmp_path / "bad.fits")])
     assert result.exit_code == 1
     assert (f"{tmp_path / 'bad.fits'}: INSTRUME/DETECTOR: error: unknown detector 'IRIS9' for "
-            "IRIS; dqref/detectors.toml lists IFU, IMG1, IMG2, IMG3, IMG4, IRIS1, IRIS2, IRIS3, IRIS4 "
+            "IRIS; dqref/detectors.toml lists IFU, IMG1, IMG2, IMG3, IMG4, IRIS1, IRIS2, IRIS3, "
+            "IRIS4 "
             "[known-detector]") in result.stdout.splitlines()
     assert ": valid" not in result.stdout
 
