@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from dqref import DQModel, flags
 from dqref.model import Subarray
@@ -267,19 +266,6 @@ def test_strict_reports_warnings_as_errors():
     assert strict.rule == "do-not-use-policy" and "strict makes it an error" in strict.message
     assert validate(model, errors_only=True) == []
     assert validate(model, ValidationConfig(strict=True), errors_only=True) == [strict]
-
-
-def test_cli_strict_fails_on_warnings(tmp_path):
-    from dqref.cli import app
-
-    model = interior()
-    model.flag([[2, 3]], "DEAD")
-    model.write(tmp_path / "warn.fits")
-    runner = CliRunner()
-    lenient = runner.invoke(app, ["validate", str(tmp_path / "warn.fits")])
-    assert lenient.exit_code == 0 and "valid (1 warnings)" in lenient.output
-    strict = runner.invoke(app, ["validate", "--strict", str(tmp_path / "warn.fits")])
-    assert strict.exit_code == 1 and "[do-not-use-policy]" in strict.output
 
 
 # -- the registry ------------------------------------------------------------------------------
