@@ -70,7 +70,7 @@ class DQInitStpipeStep(Step):
 
     @classmethod
     def get_config_from_reference(cls, dataset, disable=None, crds_observatory=None):
-        """No step-parameter (pars-*) references exist for ligeriri: use the spec defaults.
+        """No step-parameter (``pars-*``) references exist for ligeriri: use the spec defaults.
 
         stpipe 0.8.1 would otherwise open the input and ask its model for CRDS
         parameters before the step runs (the Liger/IRIS models do not implement that).
