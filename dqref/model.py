@@ -32,7 +32,8 @@ from dqref import flags
 from dqref.detectors import Detector, get_detector
 from dqref.histogram import FlagHistogram, flag_histogram
 
-#: Default USEAFTER: applies to every observation, so the seed's walkthrough selects it.
+#: The default USEAFTER, which applies to every observation, so the seed's walkthrough
+#: selects it.
 DEFAULT_USEAFTER = "2000-01-01T00:00:00"
 DEFAULT_PEDIGREE = "GROUND"
 _MAX_FLAG = 2**32
