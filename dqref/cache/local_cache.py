@@ -95,7 +95,7 @@ class BestRef:
 
     @property
     def keyword_value(self) -> str:
-        """What the R_DQ header keyword records: ``crds://name``, ``user:name`` or ``N/A``."""
+        """The value the R_DQ header keyword records (``crds://name``, ``user:name``, ``N/A``)."""
         if not self.found:
             return "N/A"
         return f"user:{self.reference}" if self.origin == "user" else f"crds://{self.reference}"
