@@ -2,10 +2,13 @@
 
 >>> from dqinit import DQInitStep
 >>> result = DQInitStep(crds_path="demo/crds_cache").run("ramp_uncal.fits")  # doctest: +SKIP
+
+The names are loaded on first use (`dqref.lazy`), so ``dqinit --help`` needs no numpy.
 """
 
-from dqinit.core import dq_init
-from dqinit.ramp import Ramp
-from dqinit.step import COMPLETE, SKIPPED, DQInitResult, DQInitStep
+from dqref.lazy import lazy_attributes
 
-__all__ = ["COMPLETE", "SKIPPED", "DQInitResult", "DQInitStep", "Ramp", "dq_init"]
+_EXPORTS = {"COMPLETE": "dqinit.step", "SKIPPED": "dqinit.step", "DQInitResult": "dqinit.step",
+            "DQInitStep": "dqinit.step", "Ramp": "dqinit.ramp", "dq_init": "dqinit.core"}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_attributes(__name__, _EXPORTS, globals())

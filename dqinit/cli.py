@@ -16,19 +16,13 @@ from pathlib import Path
 
 import typer
 
-from dqinit.parallel import RunSettings, expand_inputs, run_many
-from dqinit.step import COMPLETE, FAILED, SKIPPED
-from dqref.atomic import publish_text
+from dqref.cli_conventions import EXIT_PROBLEMS, JSON_SCHEMA_VERSION, new_app, print_json
 from dqref.console import fail, user_errors
 
-app = typer.Typer(name="dqinit", no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False,
-                  help="The DQ initialization step of the IRIS/Liger ramp calibration.")
+#: The step's statuses (dqinit.step's; repeated so --help imports no numpy).
+COMPLETE, SKIPPED, FAILED = "COMPLETE", "SKIPPED", "FAILED"
 
-
-@app.callback()
-def _main() -> None:
-    """The DQ initialization step of the IRIS/Liger ramp calibration."""
+app = new_app("dqinit", "The DQ initialization step of the IRIS/Liger ramp calibration.")
 
 
 @app.command()
@@ -41,29 +35,38 @@ def run(
     output: Path = typer.Option(None, "--output", "-o", help="Output file (one input only)."),
     output_dir: Path = typer.Option(None, "--output-dir", help="Folder for the outputs."),
     override_dq: Path = typer.Option(None, "--override-dq",
-                                     help="Use this DQ reference instead of CRDS."),
+                                     help="Use this DQ reference instead of CRDS ('N/A' "
+                                          "skips the step)."),
     user_dq: Path = typer.Option(None, "--user-dq", help="Extra 2D mask ORed in."),
-    crds_path: Path = typer.Option(None, "--crds-path",
+    crds_path: Path = typer.Option(None, "--crds-path", "--path",
                                    help="Local CRDS cache (default: $CRDS_PATH, ~/crds_cache)."),
     in_place: bool = typer.Option(False, "--in-place", help="Update the inputs themselves."),
     overwrite: bool = typer.Option(False, help="Replace existing output files."),
     workers: int = typer.Option(None, "--workers", "-j", min=1, show_default=False,
                                 help="Processes (or Dask workers with '--scheduler local'); "
-                                     "1 runs serially.  [default: the number of cores]"),
+                                     "1 runs serially.  [default: serial for a few small "
+                                     "inputs, else one per core]"),
     scheduler: str = typer.Option(None, "--scheduler", metavar="ADDRESS",
                                   help="Run on a Dask cluster: a scheduler address "
                                        "(tcp://host:8786) or 'local'."),
     report: Path = typer.Option(None, "--report", help="Write the per-file records as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report (the same JSON as "
+                                 "--report, docs/conventions.md) instead of lines."),
 ) -> None:
     """Apply the CRDS-selected DQ reference to each ramp; print reference and status.
 
-    Exit status is 1 if any file failed (the others are still processed), 2 for bad usage.
+    Exit status is 1 if any file failed (the others are still processed), 2 for bad usage
+    or an input that does not exist (then nothing is processed).
     """
+    from dqinit.parallel import RunSettings, expand_inputs, run_many
+    from dqref.atomic import publish_text
+
     paths = expand_inputs(inputs or (), from_list)
     if output and len(paths) > 1:
         raise fail("dqinit", "--output takes one input; use --output-dir for several")
     if output and in_place:
         raise fail("dqinit", "--output and --in-place exclude each other")
+    _refuse_missing_inputs(paths)
     settings = RunSettings(crds_path=crds_path, override_dq=override_dq, user_dq=user_dq,
                            output_dir=output_dir, output=output, in_place=in_place,
                            overwrite=overwrite).pinned()
@@ -72,6 +75,15 @@ def run(
         records = run_many(paths, settings, workers=workers or os.cpu_count() or 1,
                            scheduler=scheduler, on_result=progress.advance)
     wall = time.perf_counter() - started
+    counts = Counter(record["status"] for record in records)
+    document = {"context": settings.context, "summary": _summary(counts, len(records), wall),
+                "files": records}
+    if report is not None:
+        publish_text(report, json.dumps({"schema_version": JSON_SCHEMA_VERSION, **document},
+                                        indent=2) + "\n", overwrite=True)
+    if as_json:
+        print_json(document)
+        raise typer.Exit(EXIT_PROBLEMS if counts[FAILED] else 0)
     for record in records:
         if record["status"] == FAILED:
             typer.echo(f"{record['input']}: FAILED: {record['error']}", err=True)
@@ -79,15 +91,21 @@ def run(
             typer.echo(f"{record['input']}: {record['status']} reference="
                        f"{record['reference'] or 'N/A'} context={record['context']} -> "
                        f"{record['output']}")
-    counts = Counter(record["status"] for record in records)
     if len(records) > 1:
         _print_summary(records, wall)
-    if report is not None:
-        publish_text(report, json.dumps({
-            "context": settings.context, "summary": _summary(counts, len(records), wall),
-            "files": records}, indent=2) + "\n", overwrite=True)
     if counts[FAILED]:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_PROBLEMS)
+
+
+def _refuse_missing_inputs(paths: list[Path]) -> None:
+    """A named input that does not exist is a usage error: say which, process nothing.
+
+    Checked before the cache is opened, so the message names the input, not the cache.
+    """
+    missing = [path for path in paths if not path.exists()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise fail("dqinit", f"{missing[0]}: no such file{more}; nothing was processed")
 
 
 def _summary(counts: Counter, total: int, wall: float) -> dict:

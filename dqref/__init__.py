@@ -1,6 +1,11 @@
-"""dqref: create, validate, compare and publish DQ (bad-pixel) references for IRIS and Liger."""
+"""dqref: create, validate, compare and publish DQ (bad-pixel) references for IRIS and Liger.
 
-from dqref import flags
+The names below are loaded on first use, so that ``dqref --help`` and the light commands
+do not pay for numpy and astropy.
+"""
+
+from __future__ import annotations
+
 from dqref.errors import (
     DQRefError,
     InvalidReferenceError,
@@ -8,17 +13,17 @@ from dqref.errors import (
     UnknownDetectorError,
     UnknownFlagError,
 )
-from dqref.model import DQModel
+from dqref.lazy import lazy_attributes
 
-__version__ = "0.1.0"
+_EXPORTS = {"DQModel": "dqref.model", "flags": "dqref.flags"}
+__all__ = ["DQModel", "DQRefError", "InvalidReferenceError", "ReferenceFileError",
+           "UnknownDetectorError", "UnknownFlagError", "__version__", "flags"]
+_load = lazy_attributes(__name__, _EXPORTS, globals())
 
-__all__ = [
-    "DQModel",
-    "DQRefError",
-    "InvalidReferenceError",
-    "ReferenceFileError",
-    "UnknownDetectorError",
-    "UnknownFlagError",
-    "__version__",
-    "flags",
-]
+
+def __getattr__(name: str):
+    if name == "__version__":  # one source: the installed distribution's metadata
+        from dqref.cli_conventions import version
+
+        return version()
+    return _load(name)

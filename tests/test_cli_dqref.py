@@ -143,21 +143,22 @@ def test_validate_a_created_reference_says_valid(created):
     assert last.startswith(f"{output}: valid")
 
 
-def test_validate_a_missing_file_exits_1(tmp_path):
+def test_validate_a_missing_file_exits_2_with_the_reason_on_stderr(tmp_path):
     result = runner.invoke(app, ["validate", str(tmp_path / "missing.fits")])
-    assert result.exit_code == 1
-    assert result.stdout == f"error: {tmp_path / 'missing.fits'}: no such file\n"
+    assert result.exit_code == 2
+    assert result.stderr == f"{tmp_path / 'missing.fits'}: error: no such file\n"
+    assert result.stdout == f"{tmp_path / 'missing.fits'}: unreadable\n"
 
 
-def test_validate_a_file_that_is_not_fits_exits_1(tmp_path):
+def test_validate_a_file_that_is_not_fits_exits_2(tmp_path):
     (tmp_path / "notes.fits").write_text("not FITS at all\n")
     result = runner.invoke(app, ["validate", str(tmp_path / "notes.fits")])
-    assert result.exit_code == 1
-    assert "cannot be read as FITS" in result.stdout
+    assert result.exit_code == 2
+    assert "cannot be read as FITS" in result.stderr
     assert ": valid" not in result.stdout
 
 
-def test_validate_an_invalid_reference_prints_its_findings_and_exits_1(tmp_path):
+def test_validate_an_invalid_reference_prints_its_findings_on_stderr_and_exits_1(tmp_path):
     model = DQModel(np.zeros((64, 64), np.uint32), name="IRIS", detector="IRIS9")
     model.meta.subarray = Subarray("SUB64", 1, 1, 64, 64)
     to_hdulist(model).writeto(tmp_path / "bad.fits", checksum=True)
@@ -166,15 +167,41 @@ def test_validate_an_invalid_reference_prints_its_findings_and_exits_1(tmp_path)
     assert (f"{tmp_path / 'bad.fits'}: INSTRUME/DETECTOR: error: unknown detector 'IRIS9' for "
             "IRIS; dqref/detectors.toml lists IFU, IMG1, IMG2, IMG3, IMG4, IRIS1, IRIS2, IRIS3, "
             "IRIS4 "
-            "[known-detector]") in result.stdout.splitlines()
-    assert ": valid" not in result.stdout
+            "[known-detector]") in result.stderr.splitlines()
+    assert result.stdout.startswith(f"{tmp_path / 'bad.fits'}: invalid (")
 
 
 def test_validate_checks_every_file_and_fails_if_any_fails(small_reference, tmp_path):
     result = runner.invoke(app, ["validate", str(small_reference), str(tmp_path / "gone.fits")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"{small_reference}: valid" in result.stdout
-    assert f"error: {tmp_path / 'gone.fits'}: no such file" in result.stdout
+    assert f"{tmp_path / 'gone.fits'}: error: no such file" in result.stderr
+
+
+def test_validate_json_reports_every_file_with_its_findings(small_reference, tmp_path):
+    model = DQModel(np.zeros((64, 64), np.uint32), name="IRIS", detector="IRIS9")
+    model.meta.subarray = Subarray("SUB64", 1, 1, 64, 64)
+    to_hdulist(model).writeto(tmp_path / "bad.fits", checksum=True)
+    result = runner.invoke(app, ["validate", "--json", str(small_reference),
+                                 str(tmp_path / "bad.fits")])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["schema_version"] == 1 and report["valid"] is False
+    good, bad = report["files"]
+    assert (good["path"], good["valid"], good["errors"]) == (str(small_reference), True, 0)
+    assert bad["valid"] is False and bad["errors"] >= 1
+    assert {"rule": "known-detector", "severity": "error"}.items() <= \
+        next(f for f in bad["findings"] if f["rule"] == "known-detector").items()
+
+
+def test_validate_show_config_prints_the_settings_in_effect(tmp_path):
+    (tmp_path / "mine.toml").write_text("max_flagged_fraction = 0.25\n")
+    result = runner.invoke(app, ["validate", "--show-config", "--config",
+                                 str(tmp_path / "mine.toml")])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert "max_flagged_fraction = 0.25" in lines
+    assert 'must_be_do_not_use = ["DEAD", "HOT", "OPEN"]' in lines
 
 
 # -- histogram ------------------------------------------------------------------------------
@@ -183,7 +210,7 @@ def test_histogram_json_has_total_good_and_per_flag_counts(created):
     result = runner.invoke(app, ["histogram", "--json", str(output)])
     assert result.exit_code == 0, result.output
     counts = json.loads(result.stdout)
-    assert set(counts) == {"total", "good", "flags"}
+    assert set(counts) == {"schema_version", "total", "good", "flags"}
     assert (counts["total"], counts["good"]) == (16777216, 16777212)
     assert {k: v for k, v in counts["flags"].items() if v} == {
         "DO_NOT_USE": 4, "DEAD": 1, "HOT": 3}

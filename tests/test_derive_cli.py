@@ -7,7 +7,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-import dqref.derive.command as command
+import dqref.derive.api as derive_api
 from dqref.cli import app as dqref_app
 from dqref.derive.command import DeriveCommand, derive_command, spread_file_lists
 from dqref.derive.inputs import DeriveInputError
@@ -30,7 +30,7 @@ def received(monkeypatch):
         calls.update(flats=[str(p) for p in flats], darks=[str(p) for p in darks])
         raise DeriveInputError("stopped by the test")
 
-    monkeypatch.setattr(command, "derive_reference", fake)
+    monkeypatch.setattr(derive_api, "derive_reference", fake)  # the command imports it late
     return calls
 
 
