@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	rm -rf ligeriri_dq.egg-info  # left by the former setuptools build; it hides the entry points
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,plot,dask]'
+	$(BIN)/python -m pip install --quiet -e '.[test,plot,dask,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)

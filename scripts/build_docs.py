@@ -1,52 +1,47 @@
-"""Build the generated parts of docs/ (``make docs``): the CLI reference.
+"""Build the HTML documentation (``make docs``): Sphinx, every warning an error.
 
-docs/cli.md is generated from the typer apps themselves, so it cannot drift; the test
-suite fails when the committed file differs from what this script produces.
+The API reference (docstrings) and the CLI reference (the typer apps) are generated during
+the build, so nothing generated is committed and nothing can go stale. tests/test_docs.py
+runs this same build into a temporary folder.
+
+Usage: ``python scripts/build_docs.py [--output DIR] [--quiet]``
+(default output: docs/_build/html).
 """
 
 from __future__ import annotations
 
-import os
+import argparse
 import sys
 from pathlib import Path
 
-os.environ["TYPER_USE_RICH"] = "0"  # plain click help text; must precede importing typer
-
-from typer.main import get_command  # noqa: E402
-
 ROOT = Path(__file__).resolve().parent.parent
-TARGET = ROOT / "docs" / "cli.md"
+DOCS = ROOT / "docs"
+DEFAULT_OUTPUT = DOCS / "_build" / "html"
 
 
-def command_sections(name: str, command, path: list[str]) -> list[str]:
-    """Return markdown sections for a command and its subcommands, depth first."""
-    full_name = " ".join(path + [name])
-    context = command.context_class(command, info_name=full_name, terminal_width=100)
-    help_text = command.get_help(context)
-    sections = [f"## `{full_name}`\n\n```text\n{help_text}\n```\n"]
-    if hasattr(command, "list_commands"):  # a group (typer vendors its own click)
-        for sub_name in sorted(command.list_commands(context)):
-            sections += command_sections(sub_name, command.get_command(context, sub_name),
-                                         path + [name])
-    return sections
+def sphinx_arguments(output: Path, quiet: bool = False) -> list[str]:
+    """The sphinx-build arguments of the documentation build.
+
+    ``-E`` rereads every page: autodoc and the CLI page depend on Python code that Sphinx
+    does not track, so an incremental build could keep a stale page.
+    """
+    arguments = ["-W", "--keep-going", "-E", "-b", "html", str(DOCS), str(output)]
+    return arguments + (["-q"] if quiet else [])
 
 
-def render() -> str:
-    from dqinit.cli import app as dqinit_app
-    from dqref.cli import app as dqref_app
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
+                        help=f"HTML folder (default: {DEFAULT_OUTPUT.relative_to(ROOT)})")
+    parser.add_argument("--quiet", action="store_true", help="print warnings only")
+    options = parser.parse_args(argv)
 
-    parts = ["# Command-line reference\n",
-             "Generated from the typer apps by `make docs` (scripts/build_docs.py); do not edit.\n"]
-    for name, app in (("dqref", dqref_app), ("dqinit", dqinit_app)):
-        parts += command_sections(name, get_command(app), [])
-    text = "\n".join(parts)
-    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    from sphinx.cmd.build import build_main
 
-
-def main() -> int:
-    TARGET.write_text(render())
-    print(f"wrote {TARGET.relative_to(ROOT)}")
-    return 0
+    status = build_main(sphinx_arguments(options.output, options.quiet))
+    if status == 0 and not options.quiet:
+        print(f"documentation: {options.output / 'index.html'}")
+    return status
 
 
 if __name__ == "__main__":
