@@ -51,7 +51,7 @@ def run(
                                        "(tcp://host:8786) or 'local'."),
     report: Path = typer.Option(None, "--report", help="Write the per-file records as JSON."),
     as_json: bool = typer.Option(False, "--json", help="Print the report (the same JSON as "
-                                 "--report, docs/conventions.md) instead of lines."),
+                                 "--report) instead of lines."),
 ) -> None:
     """Apply the CRDS-selected DQ reference to each ramp; print reference and status.
 

@@ -71,14 +71,14 @@ def validate(
                                 "settings (see --show-config)."),
     show_config: bool = typer.Option(False, "--show-config",
                                      help="Print the settings in effect as TOML and exit."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON report (schema in "
-                                 "docs/conventions.md) instead of lines."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON report instead of "
+                                 "lines (schema: the docs, Command-line conventions)."),
 ) -> None:
     """Check references. Exit 0 if all are valid, 1 if any is not, 2 if one cannot be read.
 
     Findings (errors and warnings, one line each) go to stderr; one verdict line per file
     goes to stdout. Errors always fail; warnings fail only with --strict.
-    docs/validation.md lists the rules.
+    The rules are listed in the docs (Validation).
     """
     from dqref.validation import ValidationConfig
 

@@ -227,3 +227,28 @@ def test_building_the_command_tree_imports_no_heavy_package(module):
                                timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "[]"
+
+
+# -- help texts cite what is installed ------------------------------------------------------
+def _command_paths(command, path=()):
+    """Every command path of a click tree: (), ("cache",), ("cache", "add"), ..."""
+    yield path
+    if hasattr(command, "list_commands"):
+        context = command.context_class(command, info_name="x")
+        for name in command.list_commands(context):
+            yield from _command_paths(command.get_command(context, name), (*path, name))
+
+
+def test_no_help_text_cites_a_repository_path():
+    import re
+
+    from typer.main import get_command
+
+    for app in (dqref_app, dqinit_app):
+        paths = list(_command_paths(get_command(app)))
+        assert len(paths) >= 2
+        for path in paths:
+            text = runner.invoke(app, [*path, "--help"], terminal_width=200).stdout
+            assert "--help" in text, path
+            cited = re.findall(r"\b(?:dqref|dqinit|docs|rmaps|scripts)/\S+", text)
+            assert not cited, (path, cited)

@@ -137,7 +137,7 @@ def derive_command(
     show_config: bool = typer.Option(False, "--show-config",
                                      help="Print the settings in effect as TOML and exit."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON "
-                                 "(docs/conventions.md)."),
+                                 "(see the docs, Command-line conventions)."),
     useafter: str = typer.Option(DEFAULT_USEAFTER, help="ISO date-time from which it applies."),
     pedigree: str = typer.Option(DEFAULT_PEDIGREE, help="GROUND, SIMULATION, DUMMY, INFLIGHT."),
     description: str = typer.Option(None, help="One line describing the reference."),
