@@ -91,7 +91,7 @@ def do_not_use_plane(mask: np.ndarray) -> np.ndarray:
 
 
 def merge_groupdq_plane(groupdq_plane: np.ndarray, dnu_plane: np.ndarray) -> np.ndarray:
-    """OR the DO_NOT_USE plane into one (rows, columns) GROUPDQ plane, in place."""
+    """OR the DO_NOT_USE plane into one GROUPDQ plane (or the same run of both), in place."""
     np.bitwise_or(groupdq_plane, dnu_plane, out=groupdq_plane)
     return groupdq_plane
 

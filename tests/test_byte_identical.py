@@ -70,6 +70,12 @@ OUTPUT_DIGESTS = {
         "9d41745e701834c9398af1cbdbabdf4e8505bf6385de963fcd772c1b4710ddba",
     "jwst_in_place_rewrite":
         "4adb08666ace5d9e7db770d95208c8979392feb15b8b56b908bbed8828951ddc",
+    "jwst_crowded":
+        "3ed3de6a866a04ece69b068ba5f658d35a92df7dd80b370b62de7484fba190bd",
+    "jwst_crowded_existing_dq":
+        "8ee7b375808ea120026b88f0a08448cd29bb63344594ab2e5792c6f09ae24fdf",
+    "jwst_crowded_in_place":
+        "b71a8b7762cf382cac90b116a2d716d0b53d9715dcce7e02fc087bec0b887c83",
     "jwst_wide_crds_lookup":
         "49f08878c51f3807375e1eebda9f87da71a773cbbcaafeadc7946cb810e7cec8",
     "jwst_wide_no_do_not_use":
@@ -82,6 +88,12 @@ OUTPUT_DIGESTS = {
         "09622ab1439cae506e1ab041ddbb2d95b4d9b4c508e418a2fcea3a3becab7516",
     "level0_second_run_existing_pixeldq":
         "976a52fc0c6a8bb2cd2314d956bf230f754263f8eedd9196d4322fb46a9a81b1",
+    "level0_crowded":
+        "cbffaabd6d0c2aaef9eecb3ff4fa508048a1951c851e3afabf103ffdf4328792",
+    "level0_crowded_second_run":
+        "fe0e1de4a0e66d32207df8f787f2f6749953e59ad08ff75a7131ebc99840a466",
+    "level0_crowded_in_place":
+        "fe0e1de4a0e66d32207df8f787f2f6749953e59ad08ff75a7131ebc99840a466",
     "level0_dq_created":
         "e5a9bccbbdeaf196470bb5f912e35e09a5b828a15cf0075af5864cbbff87c6b3",
     "level0_user_dq":
@@ -170,6 +182,10 @@ def made(tmp_path_factory):
     full = full_frame_reference(folder / "full_ref.fits", "IRIS1", flags={
         "DEAD|DO_NOT_USE": [(204, 108), (210, 120)], "HOT": [(205, 106)]})
     cache = cache_with(folder / "crds_cache", full)
+    # DO_NOT_USE on every third pixel: the step touches most of GROUPDQ and DQ.
+    crowded = subarray_reference(folder / "crowded_ref.fits", origin_xy=(101, 201), size=64,
+                                 flags={"DEAD|DO_NOT_USE": [(y, x) for y in range(64)
+                                                            for x in range(y % 3, 64, 3)]})
     # Covers the wide ramp; no DO_NOT_USE at all, so its GROUPDQ stays zero.
     hot_only = subarray_reference(folder / "hot_ref.fits", origin_xy=(101, 201), size=256,
                                   flags={"HOT": [(3, 3), (100, 200)]})
@@ -182,7 +198,7 @@ def made(tmp_path_factory):
     fits.PrimaryHDU(user[:16, :24].copy()).writeto(folder / "user_level0.fits")
     return {
         "folder": folder, "reference": reference, "cache": cache.root, "mask": mask,
-        "hot_only": hot_only,
+        "hot_only": hot_only, "crowded": crowded,
         "user_jwst": folder / "user_jwst.fits", "user_level0": folder / "user_level0.fits",
         "jwst_plain": jwst_ramp(folder / "jwst_plain.fits", with_dq=False),
         "jwst_with_dq": jwst_ramp(folder / "jwst_with_dq.fits", with_dq=True),
@@ -211,6 +227,9 @@ CASES = {
     "jwst_skipped_no_rule": ("jwst_iris3", {"crds_path": "cache"}, False),
     "jwst_in_place_both_arrays": ("jwst_with_dq", {"override_dq": "reference"}, True),
     "jwst_in_place_rewrite": ("jwst_plain", {"override_dq": "reference"}, True),
+    "jwst_crowded": ("jwst_plain", {"override_dq": "crowded"}, False),
+    "jwst_crowded_existing_dq": ("jwst_with_dq", {"override_dq": "crowded"}, False),
+    "jwst_crowded_in_place": ("jwst_with_dq", {"override_dq": "crowded"}, True),
     "jwst_wide_crds_lookup": ("jwst_wide", {"crds_path": "cache"}, False),
     "jwst_wide_no_do_not_use": ("jwst_wide", {"override_dq": "hot_only"}, False),
     "jwst_wide_existing_dq": ("jwst_wide_with_dq", {"crds_path": "cache"}, False),
@@ -220,6 +239,11 @@ CASES = {
     "level0_second_run_existing_pixeldq": ("level0_override_subarray_reference",
                                            {"override_dq": "mask"}, False),
     "level0_dq_created": ("level0_without_dq", {"override_dq": "reference"}, False),
+    "level0_crowded": ("level0_plain", {"override_dq": "crowded"}, False),
+    "level0_crowded_second_run": ("level0_override_subarray_reference",
+                                  {"override_dq": "crowded"}, False),
+    "level0_crowded_in_place": ("level0_override_subarray_reference",
+                                {"override_dq": "crowded"}, True),
     "level0_user_dq": ("level0_plain", {"override_dq": "reference", "user_dq": "user_level0"},
                        False),
     "level0_crds_lookup": ("level0_plain", {"crds_path": "cache"}, False),

@@ -20,8 +20,10 @@ from typing import ClassVar
 import numpy as np
 from astropy.io import fits
 
+from dqinit import core
 from dqinit.errors import RampFormatError
 from dqinit.layouts import hdus as fitsio
+from dqinit.layouts import patches
 from dqinit.layouts.primary import StepStatus
 from dqref.atomic import atomic_output
 
@@ -34,6 +36,21 @@ class NewHDU:
 
     header: fits.Header
     data: Chunks | None = None
+
+
+@dataclass(frozen=True)
+class PatchedHDU:
+    """An HDU whose data are a base with runs of bytes written over it (`patches`).
+
+    The base is the data of the input HDU ``base``, copied by the kernel, or, when
+    ``base`` is None, zeros left as a file hole. ``patches()`` yields ``(offset in the
+    data, bytes)``. An update in place writes only the patches, over ``base``.
+    """
+
+    header: fits.Header
+    length: int
+    base: fitsio.HDU | None
+    patches: Callable[[], Iterable[tuple[int, object]]]
 
 
 @dataclass(frozen=True)
@@ -106,12 +123,15 @@ class RampFile:
                 for part in parts:
                     if isinstance(part, NewHDU):
                         _write_new(sink, part)
+                    elif isinstance(part, PatchedHDU):
+                        _write_patched(source, sink, part)
                     elif isinstance(part, NewHeader):
                         sink.write(fitsio.header_bytes(part.header))
                         fitsio.copy_range(source, sink, part.hdu.data_offset,
                                           part.hdu.data_span)
                     else:
                         fitsio.copy_hdu(source, sink, part)
+                sink.truncate()  # the file may end in a hole: give it its full length
             if mode is not None:
                 os.chmod(temporary, stat.S_IMODE(mode))
         return Path(target)
@@ -155,11 +175,65 @@ class RampFile:
 
 def pixeldq_chunks(pixeldq: np.ndarray, rows_per_chunk: int = 256) -> Chunks:
     """Return a source of PIXELDQ's FITS bytes, a block of rows at a time."""
-    def chunks() -> Iterator[bytes]:
+    def chunks() -> Iterator[memoryview]:
         for start in range(0, pixeldq.shape[0], rows_per_chunk):
             yield fitsio.to_fits_bytes(np.asarray(pixeldq[start:start + rows_per_chunk],
                                                   dtype=np.uint32))
     return chunks
+
+
+def pixeldq_part(path: Path, header: fits.Header, existing: fitsio.HDU | None,
+                 mask: np.ndarray, in_place: bool = False) -> NewHDU | PatchedHDU:
+    """Return the output part of PIXELDQ: ``mask``, or ``mask`` ORed into ``existing``."""
+    if existing is None:
+        return NewHDU(header, pixeldq_chunks(mask))
+    flat = np.ravel(mask)
+    top_bit = np.uint32(1 << 31)
+
+    def merge(buffer: np.ndarray, start: int) -> None:
+        stored = buffer.view(">u4")
+        values = stored ^ top_bit  # the unsigned offset (BZERO) undone
+        core.merge_pixeldq(values, flat[start // 4:start // 4 + values.size])
+        np.bitwise_xor(values, top_bit, out=stored)
+
+    runs = patches.touched_runs(flat != 0, 4)
+    return or_part(path, header, existing, runs, patches.whole_array(runs.length, 4), merge,
+                   in_place)
+
+
+def or_part(path: Path, header: fits.Header, existing: fitsio.HDU, runs: patches.Runs,
+            whole: patches.Runs, merge: patches.Merge, in_place: bool) -> PatchedHDU:
+    """Return the part that ORs a mask into the ``existing`` array (`dqinit.layouts.patches`).
+
+    In place, or when the mask touches little of the array, the old bytes stay (the
+    writer copies them) and only the runs that change are written; otherwise the whole
+    array is read, merged and written.
+    """
+    if in_place or not runs.dense:
+        return PatchedHDU(header, runs.length, existing,
+                          lambda: patches.merged_runs(path, existing, runs, merge, "changed"))
+    return PatchedHDU(header, runs.length, None,
+                      lambda: patches.merged_runs(path, existing, whole, merge, "nonzero"))
+
+
+def patch_in_place(handle, parts: Iterable[PatchedHDU]) -> None:
+    """Write each part's patches over its ``base`` HDU in the file open as ``handle``."""
+    for part in parts:
+        for offset, data in part.patches():
+            handle.seek(part.base.data_offset + offset)
+            handle.write(data)
+
+
+def _write_patched(source, sink, part: PatchedHDU) -> None:
+    sink.write(fitsio.header_bytes(part.header))
+    start = sink.tell()
+    if part.base is not None:
+        fitsio.copy_range(source, sink, part.base.data_offset, part.length)
+    for offset, data in part.patches():
+        sink.seek(start + offset)
+        sink.write(data)
+    # The padding is zeros: nothing need be written there.
+    sink.seek(start + part.length + len(fitsio.padding(part.length)))
 
 
 def _write_new(sink, part: NewHDU) -> None:

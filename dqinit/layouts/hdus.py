@@ -127,14 +127,38 @@ def padding(length: int) -> bytes:
     return b"\0" * (-length % BLOCK)
 
 
-def to_fits_bytes(block: np.ndarray) -> bytes:
-    """Return an integer array as FITS data bytes (big-endian; unsigned via BZERO)."""
+def to_fits_bytes(block: np.ndarray) -> memoryview:
+    """Return an integer array as FITS data bytes (big-endian; unsigned via BZERO).
+
+    One pass into a new big-endian array, handed out as a flat byte view (no further copy).
+    """
     dtype = block.dtype
+    stored = np.empty(block.shape, dtype.newbyteorder(">"))
     if dtype.kind == "u" and dtype.itemsize > 1:
-        flip = np.array(1 << (8 * dtype.itemsize - 1), dtype=dtype)
-        block = block ^ flip  # subtracting BZERO = flipping the top bit
-        dtype = np.dtype(f"i{dtype.itemsize}")
-    return np.asarray(block).astype(dtype.newbyteorder(">"), copy=False).tobytes()
+        # subtracting BZERO = flipping the top bit
+        np.bitwise_xor(block, np.array(1 << (8 * dtype.itemsize - 1), dtype=dtype), out=stored)
+    else:
+        stored[...] = block
+    return memoryview(stored).cast("B")
+
+
+def read_exactly(handle: int, length: int, offset: int, name: str | os.PathLike) -> bytearray:
+    """Read ``length`` bytes at ``offset`` of an open file descriptor into a new buffer.
+
+    Raises
+    ------
+    RampFormatError
+        The file ends first.
+    """
+    buffer = bytearray(length)
+    done = 0
+    while done < length:
+        count = os.preadv(handle, [memoryview(buffer)[done:]], offset + done)
+        if count == 0:
+            raise RampFormatError(f"{name}: truncated (expected {length} bytes at offset "
+                                  f"{offset})")
+        done += count
+    return buffer
 
 
 def read_block(path: Path, hdu: HDU, first: int, count: int) -> np.ndarray:
@@ -158,23 +182,26 @@ def read_block(path: Path, hdu: HDU, first: int, count: int) -> np.ndarray:
 
 
 def copy_range(source, sink, offset: int, length: int) -> None:
-    """Append ``length`` bytes at ``offset`` of ``source`` to ``sink``.
+    """Write ``length`` bytes at ``offset`` of ``source`` at ``sink``'s position.
 
     The kernel copies (``os.copy_file_range``) when it can: no bytes pass through Python.
+    The sink's position is passed explicitly, so it may lie past the end of the file (after
+    a hole the writer left).
     """
     sink.flush()
+    position = sink.tell()
     copied = 0
     if hasattr(os, "copy_file_range"):
         try:
             while copied < length:
                 done = os.copy_file_range(source.fileno(), sink.fileno(), length - copied,
-                                          offset + copied)
+                                          offset + copied, position + copied)
                 if done == 0:
                     break
                 copied += done
         except OSError:  # another file system or kernel: fall back to plain reads
             pass
-        sink.seek(0, os.SEEK_END)
+        sink.seek(position + copied)
     source.seek(offset + copied)
     remaining = length - copied
     while remaining:

@@ -10,14 +10,21 @@ stdatamodels to read the FITS keywords and arrays, as it does for any edited fil
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
 from dqinit import core
-from dqinit.errors import RampFormatError
 from dqinit.layouts import hdus as fitsio
-from dqinit.layouts.base import NewHDU, NewHeader, RampFile, pixeldq_chunks
+from dqinit.layouts import patches
+from dqinit.layouts.base import (
+    NewHeader,
+    PatchedHDU,
+    RampFile,
+    or_part,
+    patch_in_place,
+    pixeldq_part,
+)
 from dqinit.layouts.primary import StepStatus, status_header
 
 SCI, PIXELDQ, GROUPDQ, ERR = "SCI", "PIXELDQ", "GROUPDQ", "ERR"
@@ -65,10 +72,7 @@ class JwstRamp(RampFile):
         primary = NewHeader(self.hdus[0], status_header(self.header, status))
         if mask is None:
             return [primary, *self.hdus[1:]]
-        pixeldq = NewHDU(fitsio.image_header(PIXELDQ, self.image_shape, np.uint32),
-                         pixeldq_chunks(self._new_pixeldq(mask)))
-        groupdq = NewHDU(fitsio.image_header(GROUPDQ, self.sci_shape, np.uint8),
-                         self._groupdq_chunks(core.do_not_use_plane(mask)))
+        pixeldq, groupdq = self._dq_parts(mask, in_place=False)
         parts = [primary]
         for hdu in self.hdus[1:]:
             if hdu is self.pixeldq:
@@ -83,52 +87,48 @@ class JwstRamp(RampFile):
         return parts
 
     def update_in_place(self, status: StepStatus, mask: np.ndarray) -> bool:
-        """Overwrite PIXELDQ, GROUPDQ and the primary header of a ramp that has both.
+        """Rewrite what changes in PIXELDQ and GROUPDQ, and the primary header.
 
-        Returns False (and writes nothing) when a DQ array is missing or the new
-        primary header needs more 2880-byte blocks than the old one. The header is
-        written last, so a crash before it leaves the old status.
+        Only the runs of pixels whose bytes change are written. Returns False (and
+        writes nothing) when a DQ array is missing or the new primary header needs more
+        2880-byte blocks than the old one. The header is written last, so a crash before
+        it leaves the old status.
         """
         primary = self.hdus[0]
         header = fitsio.header_bytes(status_header(self.header, status))
         if self.pixeldq is None or self.groupdq is None or \
                 len(header) != primary.data_offset - primary.header_offset:
             return False
-        dnu_plane = core.do_not_use_plane(mask)
         with open(self.path, "r+b") as handle:
-            handle.seek(self.pixeldq.data_offset)
-            for chunk in pixeldq_chunks(self._new_pixeldq(mask))():
-                handle.write(chunk)
-            handle.seek(self.groupdq.data_offset)
-            for chunk in self._groupdq_chunks(dnu_plane)():
-                handle.write(chunk)
+            patch_in_place(handle, self._dq_parts(mask, in_place=True))
             handle.seek(primary.header_offset)
             handle.write(header)
         return True
 
-    def _new_pixeldq(self, mask: np.ndarray) -> np.ndarray:
-        existing = self.existing_pixeldq()
-        # Without an existing PIXELDQ the output is the mask itself: it is only read.
-        return mask if existing is None else core.merge_pixeldq(existing, mask)
+    def _dq_parts(self, mask: np.ndarray, in_place: bool) -> tuple:
+        """Return the parts of PIXELDQ and GROUPDQ (new headers, as JWST writes them)."""
+        pixeldq = pixeldq_part(self.path, fitsio.image_header(PIXELDQ, self.image_shape,
+                                                               np.uint32),
+                               self.pixeldq, mask, in_place)
+        return pixeldq, self._groupdq_part(core.do_not_use_plane(mask), in_place)
 
-    def _groupdq_chunks(self, dnu_plane: np.ndarray) -> Callable[[], Iterator[bytes]]:
-        nints, ngroups = self.sci_shape[:2]
-        groupdq = self.groupdq
+    def _groupdq_part(self, dnu_plane: np.ndarray, in_place: bool) -> PatchedHDU:
+        """GROUPDQ: DO_NOT_USE ORed into every plane; a new one is a hole but for its runs."""
+        header = fitsio.image_header(GROUPDQ, self.sci_shape, np.uint8)
+        flat = np.ravel(dnu_plane)
+        planes = self.sci_shape[0] * self.sci_shape[1]
+        runs = patches.touched_runs(flat != 0, 1, planes)
+        if self.groupdq is None:
+            def created() -> Iterator[tuple[int, np.ndarray]]:
+                for start, stop in runs:
+                    piece = flat[start % flat.size:start % flat.size + stop - start]
+                    if piece.any():
+                        yield start, piece
+            return PatchedHDU(header, runs.length, None, created)
 
-        def chunks() -> Iterator[bytes]:
-            for plane_index in range(nints * ngroups):
-                if groupdq is None:
-                    yield dnu_plane.tobytes()
-                else:
-                    plane = _plane(self.path, groupdq, plane_index)
-                    yield core.merge_groupdq_plane(plane, dnu_plane).tobytes()
-        return chunks
+        def merge(buffer: np.ndarray, start: int) -> None:
+            first = start % flat.size
+            core.merge_groupdq_plane(buffer, flat[first:first + buffer.size])
 
-
-def _plane(path, groupdq: fitsio.HDU, index: int) -> np.ndarray:
-    rows, columns = groupdq.shape[-2:]
-    values = np.fromfile(path, dtype=np.uint8, count=rows * columns,
-                         offset=groupdq.data_offset + index * rows * columns)
-    if values.size != rows * columns:
-        raise RampFormatError(f"{path}: {groupdq.describe()} is truncated")
-    return values.reshape(rows, columns)
+        return or_part(self.path, header, self.groupdq, runs,
+                       patches.whole_array(flat.size, 1, planes), merge, in_place)

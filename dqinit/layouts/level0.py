@@ -23,16 +23,24 @@ from collections.abc import Iterator
 import numpy as np
 
 from dqinit import core
-from dqinit.layouts import asdf_tree
+from dqinit.layouts import asdf_tree, patches
 from dqinit.layouts import hdus as fitsio
-from dqinit.layouts.base import NewHDU, NewHeader, RampFile, pixeldq_chunks
+from dqinit.layouts.base import (
+    NewHDU,
+    NewHeader,
+    PatchedHDU,
+    RampFile,
+    or_part,
+    patch_in_place,
+    pixeldq_part,
+)
 from dqinit.layouts.primary import StepStatus, status_header
 
 DATA, DQ, TIMES, PIXELDQ = "DATA", "DQ", "TIMES", "PIXELDQ"
 #: Where the pipeline's schema keeps what the step records (FITS keyword -> tree path).
 TREE_PATHS = {"status": "meta.drs_step.dq_init", "reference": "meta.ref_file.data_quality.name",
               "context": "meta.ref_file.crds.context_used"}
-_BLOCK_BYTES = 8 << 20  # DQ rows are streamed in blocks of about this size
+_BLOCK_BYTES = 8 << 20  # a new DQ is streamed in blocks of rows of about this size
 
 
 class Level0Ramp(RampFile):
@@ -71,16 +79,49 @@ class Level0Ramp(RampFile):
 
     # -- writing ----------------------------------------------------------------------
     def plan(self, status: StepStatus, mask: np.ndarray | None) -> list:
+        return self._parts(status, mask, in_place=False)
+
+    def update_in_place(self, status: StepStatus, mask: np.ndarray) -> bool:
+        """Rewrite what changes in DQ and PIXELDQ, then the tree and the primary header.
+
+        Possible when DQ and PIXELDQ exist, the new primary header fits in the old one's
+        blocks and the ``ASDF`` table is the last HDU (it may change length). Only the
+        runs of pixels whose bytes change are written; the primary header is written
+        last. Returns False (and writes nothing) otherwise.
+        """
+        primary = self.hdus[0]
+        header = status_header(self.header, status)
+        if self.dq is None or self.pixeldq is None or \
+                len(fitsio.header_bytes(header)) != primary.data_offset - primary.header_offset:
+            return False
+        if self.tree_hdu is not None and self.tree_hdu is not self.hdus[-1]:
+            return False
+        parts = self._parts(status, mask, in_place=True)
+        with open(self.path, "r+b") as handle:
+            patch_in_place(handle, (parts[self.dq.index], parts[self.pixeldq.index]))
+            if self.tree_hdu is not None:
+                tree = parts[self.tree_hdu.index]
+                handle.seek(self.tree_hdu.header_offset)
+                handle.write(fitsio.header_bytes(tree.header))
+                length = sum(len(chunk) for chunk in tree.data())
+                for chunk in tree.data():
+                    handle.write(chunk)
+                handle.write(fitsio.padding(length))
+                handle.truncate()
+            handle.seek(primary.header_offset)
+            handle.write(fitsio.header_bytes(header))
+        return True
+
+    def _parts(self, status: StepStatus, mask: np.ndarray | None, in_place: bool) -> list:
+        """The output's parts (see `plan`); ``in_place``: DQ parts that patch the input."""
         primary = NewHeader(self.hdus[0], status_header(self.header, status))
         new_arrays = {}
         if mask is not None:
             # An existing array keeps its header (EXTVER, comments); its type was checked.
-            new_arrays[DQ] = NewHDU(
-                self._header_of(self.dq, DQ, self.data.shape, np.uint16),
-                self._dq_chunks(core.do_not_use_plane(mask)))
-            new_arrays[PIXELDQ] = NewHDU(
-                self._header_of(self.pixeldq, PIXELDQ, self.image_shape, np.uint32),
-                pixeldq_chunks(self._new_pixeldq(mask)))
+            new_arrays[DQ] = self._dq_part(core.do_not_use_plane(mask), in_place)
+            new_arrays[PIXELDQ] = pixeldq_part(
+                self.path, self._header_of(self.pixeldq, PIXELDQ, self.image_shape, np.uint32),
+                self.pixeldq, mask, in_place)
         replaced = {id(hdu): new_arrays[name] for name, hdu in ((DQ, self.dq),
                                                                   (PIXELDQ, self.pixeldq))
                     if hdu is not None and name in new_arrays}
@@ -98,59 +139,39 @@ class Level0Ramp(RampFile):
         parts[index] = self._tree_part(status, parts, created=mask is not None)
         return parts
 
-    def update_in_place(self, status: StepStatus, mask: np.ndarray) -> bool:
-        """Overwrite DQ, PIXELDQ, the tree and the primary header of a ramp that has all.
-
-        Possible when DQ and PIXELDQ exist, the new primary header fits in the old one's
-        blocks and the ``ASDF`` table is the last HDU (it may change length). The primary
-        header is written last. Returns False (and writes nothing) otherwise.
-        """
-        primary = self.hdus[0]
-        header = status_header(self.header, status)
-        if self.dq is None or self.pixeldq is None or \
-                len(fitsio.header_bytes(header)) != primary.data_offset - primary.header_offset:
-            return False
-        if self.tree_hdu is not None and self.tree_hdu is not self.hdus[-1]:
-            return False
-        parts = self.plan(status, mask)
-        with open(self.path, "r+b") as handle:
-            for old, new in ((self.dq, parts[self.dq.index]),
-                             (self.pixeldq, parts[self.pixeldq.index])):
-                handle.seek(old.data_offset)
-                for chunk in new.data():
-                    handle.write(chunk)
-            if self.tree_hdu is not None:
-                tree = parts[self.tree_hdu.index]
-                handle.seek(self.tree_hdu.header_offset)
-                handle.write(fitsio.header_bytes(tree.header))
-                length = sum(len(chunk) for chunk in tree.data())
-                for chunk in tree.data():
-                    handle.write(chunk)
-                handle.write(fitsio.padding(length))
-                handle.truncate()
-            handle.seek(primary.header_offset)
-            handle.write(fitsio.header_bytes(header))
-        return True
-
     # -- arrays -----------------------------------------------------------------------
     @staticmethod
     def _header_of(hdu, name: str, shape, dtype):
         return hdu.header if hdu is not None else fitsio.image_header(name, shape, dtype)
 
-    def _new_pixeldq(self, mask: np.ndarray) -> np.ndarray:
-        existing = self.existing_pixeldq()
-        return mask if existing is None else core.merge_pixeldq(existing, mask)
+    def _dq_part(self, dnu_plane: np.ndarray, in_place: bool) -> NewHDU | PatchedHDU:
+        """DQ: DO_NOT_USE ORed into every group and read (a new DQ is streamed)."""
+        header = self._header_of(self.dq, DQ, self.data.shape, np.uint16)
+        if self.dq is None:
+            return NewHDU(header, self._created_dq_chunks(dnu_plane))
+        _, _, ngroups, nreads = self.data.shape
+        pixel_bytes = 2 * ngroups * nreads
+        flat = np.ravel(dnu_plane)
 
-    def _dq_chunks(self, dnu_plane: np.ndarray):
+        def merge(buffer: np.ndarray, start: int) -> None:
+            # DO_NOT_USE is bit 0 and the unsigned offset (BZERO) only flips the top bit,
+            # so the flag is ORed into the stored big-endian values as they are.
+            stored = buffer.view(">u2").reshape(1, -1, ngroups, nreads)
+            first = start // pixel_bytes
+            core.merge_read_dq(stored, flat[first:first + stored.shape[1]][None, :])
+
+        runs = patches.touched_runs(flat != 0, pixel_bytes)
+        return or_part(self.path, header, self.dq, runs,
+                       patches.whole_array(runs.length, pixel_bytes), merge, in_place)
+
+    def _created_dq_chunks(self, dnu_plane: np.ndarray):
         ny, nx, ngroups, nreads = self.data.shape
         rows_per_block = max(1, _BLOCK_BYTES // max(1, nx * ngroups * nreads * 2))
-        dq = self.dq
 
-        def chunks() -> Iterator[bytes]:
+        def chunks() -> Iterator[memoryview]:
             for start in range(0, ny, rows_per_block):
                 count = min(rows_per_block, ny - start)
-                block = np.zeros((count, nx, ngroups, nreads), np.uint16) if dq is None \
-                    else fitsio.read_block(self.path, dq, start, count)
+                block = np.zeros((count, nx, ngroups, nreads), np.uint16)
                 core.merge_read_dq(block, dnu_plane[start:start + count])
                 yield fitsio.to_fits_bytes(block)
         return chunks
