@@ -1,12 +1,17 @@
 """Terminal helpers shared by the typer apps: one-line user errors and progress bars.
 
-User errors (bad input, missing files) become one line on stderr and exit status 2;
-anything else is a bug and keeps its traceback.
+User errors become one line on stderr and exit status 2; anything else is a bug and keeps
+its traceback. A user error is what a user's file or disk can cause: a `DQRefError`, any
+OSError (a missing file, a full or read-only disk, a link loop), a UnicodeError (text that
+is not in the expected encoding) and the parse errors of the libraries that read users'
+files (astropy's VerifyError, crds's CrdsError). `user_errors` is the one place that turns
+them into lines; the readers make sure the line names the file.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
@@ -15,8 +20,10 @@ import typer
 
 from dqref.errors import DQRefError
 
-USER_ERRORS = (DQRefError, FileNotFoundError, PermissionError, IsADirectoryError,
-               NotADirectoryError)
+#: The exception classes that are user errors (see also `is_user_error`).
+USER_ERRORS = (DQRefError, OSError, UnicodeError)
+#: (module, class) of outside parse errors, named so this module imports neither library.
+PARSE_ERRORS = {("astropy.io.fits.verify", "VerifyError"), ("crds.core.exceptions", "CrdsError")}
 USER_ERROR_EXIT = 2
 T = TypeVar("T")
 
@@ -35,12 +42,20 @@ def user_errors(program: str) -> Callable:
         def wrapper(*args, **kwargs):
             try:
                 return command(*args, **kwargs)
-            except USER_ERRORS as error:
-                raise fail(program, _one_line(error)) from None
+            except Exception as error:
+                if not is_user_error(error):
+                    raise
+                raise fail(program, one_line(error)) from None
 
         return wrapper
 
     return decorate
+
+
+def is_user_error(error: BaseException) -> bool:
+    """Whether ``error`` is a user's (bad file, full disk), not a bug (module docstring)."""
+    return isinstance(error, USER_ERRORS) or any(
+        (kind.__module__, kind.__name__) in PARSE_ERRORS for kind in type(error).__mro__)
 
 
 def progress(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
@@ -62,8 +77,26 @@ def _stderr_console():
     return Console(stderr=True)
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    if isinstance(error, OSError) and error.filename and str(error.filename) not in text:
-        text = f"{error.filename}: {error.strerror or text}"
-    return " ".join(text.split())
+def one_line(error: BaseException) -> str:
+    """Return the one line a user error prints (after ``program: error:``).
+
+    An OSError reads ``file: reason`` (``a -> b: reason`` for a rename or link), a
+    UnicodeError ``cannot decode text: ...``, an outside parse error ``VerifyError: ...``.
+    Whitespace runs become one space; other unprintable characters are escaped.
+    """
+    if isinstance(error, DQRefError):
+        text = str(error) or type(error).__name__
+    elif isinstance(error, OSError) and error.strerror:
+        names = " -> ".join(os.fsdecode(name) if isinstance(name, bytes | os.PathLike)
+                            else str(name) for name in (error.filename, error.filename2)
+                            if name is not None)
+        text = f"{names}: {error.strerror}" if names else error.strerror
+    elif isinstance(error, UnicodeError):
+        verb = "encode" if isinstance(error, UnicodeEncodeError) else "decode"
+        text = f"cannot {verb} text: {error}"
+    elif isinstance(error, OSError):
+        text = str(error) or type(error).__name__
+    else:
+        text = f"{type(error).__name__}: {error}"
+    text = " ".join(text.split())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -6,6 +6,10 @@ Every user-facing failure is one of these, so a CLI or a pipeline can tell a bad
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
+
 
 class DQRefError(Exception):
     """Base class of every error dqref raises for bad input or a bad state."""
@@ -21,6 +25,11 @@ class UnknownDetectorError(DQRefError, ValueError):
 
 class ReferenceFileError(DQRefError):
     """A file cannot be read as a DQ reference (missing, not FITS, wrong layout, bad checksum)."""
+
+
+class DQDefError(ReferenceFileError):
+    """A ``DQ_DEF`` table cannot be trusted: a VALUE is not 2**BIT, a BIT is outside 0..31,
+    or a bit or a flag is defined twice. Applying it would move flags silently."""
 
 
 class ManualFlagsError(DQRefError, ValueError):
@@ -47,3 +56,23 @@ class InvalidReferenceError(DQRefError):
 
 class FileExistsRefusedError(DQRefError, FileExistsError):
     """Refused to overwrite an existing file."""
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Make every OSError raised while writing ``path`` name ``path``.
+
+    A failed ``write`` (a full disk, a file-size limit) carries no file name, a write
+    through a temporary file names the temporary, and numpy's ``tofile`` (which astropy
+    uses) reports a short write without an errno; the user wants to hear about ``path``
+    and why. The error stays an OSError of the same errno, so
+    `dqref.console.user_errors` turns it into one line. `DQRefError` passes unchanged.
+    """
+    try:
+        yield
+    except DQRefError:
+        raise
+    except OSError as error:
+        reason = error.strerror or (f"cannot be written ({error}; the disk is full or the "
+                                    "file is too large)")
+        raise OSError(error.errno, reason, os.fspath(path)) from error

@@ -24,7 +24,7 @@ from importlib import resources
 
 import numpy as np
 
-from dqref.errors import UnknownFlagError
+from dqref.errors import DQDefError, UnknownFlagError
 
 GOOD = 0
 #: numpy dtype of the ``DQ_DEF`` table, as in JWST MASK references.
@@ -139,8 +139,80 @@ def dq_def_rows(flag_list: Iterable[Flag] = FLAGS) -> np.ndarray:
     return np.array(rows, dtype=DQ_DEF_DTYPE)
 
 
+@dataclass(frozen=True)
+class DQDefProblem:
+    """One reason not to trust a ``DQ_DEF`` table: its row (1-indexed), NAME and what."""
+
+    row: int
+    name: str
+    message: str
+
+    @property
+    def where(self) -> str:
+        return f"DQ_DEF row {self.row} ({self.name})"
+
+
+def dq_def_problems(dq_def: np.ndarray) -> list[DQDefProblem]:
+    """Return every reason a reader cannot trust a ``DQ_DEF`` table (empty: trusted).
+
+    A row is trusted when its BIT is in 0..31 and its VALUE is 2**BIT, no bit is defined
+    twice (two names on one bit), and no flag is defined twice, under its name or an
+    alias (one name on two bits). stdatamodels reads VALUE alone and lets every row
+    through; a table that breaks these would move or merge flags silently.
+    """
+    problems = []
+    seen_bits: dict[int, int] = {}
+    seen_names: dict[str, int] = {}
+    seen_flags: dict[int, tuple[int, str]] = {}
+    for row_number, row in enumerate(dq_def, start=1):
+        bit, value = int(row["BIT"]), int(row["VALUE"])
+        name = decode_name(row["NAME"]).upper()
+        standard = PIXEL.get(name, ALIASES.get(name))
+        messages = []
+        if not 0 <= bit < 32:
+            messages.append(f"BIT {bit} is outside 0..31")
+        elif value != 1 << bit:
+            messages.append(f"VALUE {value} != 2**BIT = {1 << bit}")
+        if bit in seen_bits:
+            messages.append(f"BIT {bit} is also defined in row {seen_bits[bit]}")
+        if name in seen_names:
+            messages.append(f"NAME {name} is also defined in row {seen_names[name]}")
+        elif standard in seen_flags:
+            first_row, first_name = seen_flags[standard]
+            messages.append(f"NAME {name} is the flag {first_name} of row {first_row}")
+        problems += [DQDefProblem(row_number, name, message) for message in messages]
+        seen_bits.setdefault(bit, row_number)
+        seen_names.setdefault(name, row_number)
+        if standard is not None:
+            seen_flags.setdefault(standard, (row_number, name))
+    return problems
+
+
+def check_dq_def(dq_def: np.ndarray) -> None:
+    """Raise `DQDefError` listing every problem of an untrusted ``DQ_DEF`` table.
+
+    Raises
+    ------
+    DQDefError
+        ``DQ_DEF cannot be trusted: DQ_DEF row 3 (HOT): BIT 10 is also defined in row 2;
+        ...`` (every problem, one line).
+    """
+    problems = dq_def_problems(dq_def)
+    if problems:
+        raise DQDefError("DQ_DEF cannot be trusted: "
+                         + "; ".join(f"{p.where}: {p.message}" for p in problems))
+
+
 def dq_def_mapping(dq_def: np.ndarray) -> dict[str, int]:
-    """Return name -> VALUE from a ``DQ_DEF`` structured array (names upper-cased)."""
+    """Return name -> VALUE from a trusted ``DQ_DEF`` structured array (names upper-cased).
+
+    Raises
+    ------
+    DQDefError
+        The table cannot be trusted (see `dq_def_problems`): a dict would keep one of two
+        rows that share a name and drop the other.
+    """
+    check_dq_def(dq_def)
     return {decode_name(row["NAME"]).upper(): int(row["VALUE"]) for row in dq_def}
 
 
@@ -150,7 +222,7 @@ def translation_table(dq_def: np.ndarray) -> dict[int, int]:
     Parameters
     ----------
     dq_def : numpy structured array
-        A ``DQ_DEF`` table with at least NAME and VALUE columns.
+        A ``DQ_DEF`` table with BIT, VALUE and NAME columns.
 
     Returns
     -------
@@ -160,6 +232,10 @@ def translation_table(dq_def: np.ndarray) -> dict[int, int]:
 
     Raises
     ------
+    DQDefError
+        The table cannot be trusted (`dq_def_problems`): a VALUE that is not 2**BIT, a
+        BIT outside 0..31, two names on one bit or one flag on two bits. Every route
+        that applies a reference's flags (the DQ step, ``dqref diff``) comes here.
     UnknownFlagError
         A row names a flag that is not in the standard table (it would be lost).
     """

@@ -7,12 +7,14 @@ single dead pixel stays visible.
 
 from __future__ import annotations
 
+import io
 import os
+from pathlib import Path
 
 import numpy as np
 
 from dqref import flags
-from dqref.errors import DQRefError
+from dqref.errors import DQRefError, writing
 from dqref.histogram import FlagHistogram
 
 INSTALL_HINT = "plotting needs matplotlib: pip install 'ligeriri-dq[plot]'"
@@ -31,6 +33,23 @@ def _pyplot():
     except ImportError:
         raise PlottingUnavailableError(INSTALL_HINT) from None
     return pyplot
+
+
+def _save(pyplot, figure, out_png: str | os.PathLike, dpi: int) -> None:
+    """Write the figure to ``out_png``; a failed write (a full disk) names ``out_png``.
+
+    The picture is rendered in memory and written by us: matplotlib's own writer loses
+    the error of a full disk (``savefig('/dev/full')`` returns as if it had succeeded).
+    """
+    try:
+        figure.tight_layout()
+        image = io.BytesIO()
+        figure.savefig(image, dpi=dpi, bbox_inches="tight",
+                       format=Path(out_png).suffix.lstrip(".").lower() or "png")
+    finally:
+        pyplot.close(figure)
+    with writing(out_png), open(out_png, "wb") as stream:
+        stream.write(image.getbuffer())
 
 
 def highest_flag(dq: np.ndarray) -> np.ndarray:
@@ -69,9 +88,7 @@ def plot_histogram(histogram: FlagHistogram, out_png: str | os.PathLike, title: 
     axes.set_ylabel("pixels")
     axes.set_title(title or f"{histogram.flagged} of {histogram.total} pixels flagged")
     axes.tick_params(axis="x", labelrotation=45)
-    figure.tight_layout()
-    figure.savefig(out_png, dpi=100, bbox_inches="tight")
-    pyplot.close(figure)
+    _save(pyplot, figure, out_png, dpi=100)
 
 
 def plot_mask(dq: np.ndarray, out_png: str | os.PathLike, max_pixels: int = 512,
@@ -100,9 +117,7 @@ def plot_mask(dq: np.ndarray, out_png: str | os.PathLike, max_pixels: int = 512,
     axes.set_title(title or f"{dq.shape[0]} x {dq.shape[1]} mask (max-pooled)")
     axes.legend(handles=[Patch(color=colours[f.bit + 1], label=f.name) for f in present],
                 loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    figure.tight_layout()
-    figure.savefig(out_png, dpi=120, bbox_inches="tight")
-    pyplot.close(figure)
+    _save(pyplot, figure, out_png, dpi=120)
 
 
 def plot_diff(diff, out_png: str | os.PathLike, max_pixels: int = 512) -> None:
@@ -126,6 +141,4 @@ def plot_diff(diff, out_png: str | os.PathLike, max_pixels: int = 512) -> None:
     axes.legend(handles=[Patch(color=c, label=label) for c, label in
                          zip(colours[1:], ["flags changed", "newly good", "newly bad"],
                              strict=True)], loc="upper left", bbox_to_anchor=(1.01, 1))
-    figure.tight_layout()
-    figure.savefig(out_png, dpi=100, bbox_inches="tight")
-    pyplot.close(figure)
+    _save(pyplot, figure, out_png, dpi=100)

@@ -300,25 +300,8 @@ def _dq_def_consistent(model, config) -> Iterator[Finding]:
     if table is None or len(table) == 0:
         yield Finding("dq-def-consistent", ERROR, "no DQ_DEF table", "DQ_DEF")
         return
-    seen_bits: dict[int, int] = {}
-    seen_names: dict[str, int] = {}
-    for row_number, row in enumerate(table, start=1):
-        bit, value = int(row["BIT"]), int(row["VALUE"])
-        name = flags.decode_name(row["NAME"]).upper()
-        where = f"DQ_DEF row {row_number} ({name})"
-        if not 0 <= bit < 32:
-            yield Finding("dq-def-consistent", ERROR, f"BIT {bit} is outside 0..31", where)
-        elif value != 1 << bit:
-            yield Finding("dq-def-consistent", ERROR, f"VALUE {value} != 2**BIT = {1 << bit}",
-                          where)
-        if bit in seen_bits:
-            yield Finding("dq-def-consistent", ERROR,
-                          f"BIT {bit} is also defined in row {seen_bits[bit]}", where)
-        if name in seen_names:
-            yield Finding("dq-def-consistent", ERROR,
-                          f"NAME {name} is also defined in row {seen_names[name]}", where)
-        seen_bits.setdefault(bit, row_number)
-        seen_names.setdefault(name, row_number)
+    for problem in flags.dq_def_problems(table):
+        yield Finding("dq-def-consistent", ERROR, problem.message, problem.where)
 
 
 @rule("bits-defined")
@@ -382,8 +365,12 @@ def _memo(model, kind: str, compute):
 
 
 def _usable(model) -> bool:
-    """Whether the array can be read (dq-array reports it otherwise)."""
-    return model.dq is not None and model.dq.ndim == 2 and model.dq.dtype == np.uint32
+    """Whether the array can be read in standard bits (dq-array reports an unreadable
+    array, dq-def-consistent a DQ_DEF that cannot be trusted to translate it)."""
+    if model.dq is None or model.dq.ndim != 2 or model.dq.dtype != np.uint32:
+        return False
+    return _memo(model, "trusted", lambda: model.dq_def is None
+                 or not flags.dq_def_problems(model.dq_def))
 
 
 def _present(model) -> int:
