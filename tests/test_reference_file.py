@@ -166,12 +166,13 @@ def test_cli_create_validate_histogram(tmp_path):
     assert "REFERENCE_PIXEL" in table.output and "DEAD" in table.output
 
 
-def test_cli_validate_exits_1_on_a_missing_or_non_fits_file(tmp_path):
+def test_cli_validate_exits_2_on_a_missing_or_non_fits_file(tmp_path):
+    # exit 2: an input that cannot be read (docs/conventions.md), not an invalid reference
     good = subarray_reference(tmp_path / "good.fits")
     (tmp_path / "text.fits").write_text("not fits")
     result = runner.invoke(app, ["validate", str(good), str(tmp_path / "missing.fits"),
                                  str(tmp_path / "text.fits")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "missing.fits: no such file" in result.output
     assert "cannot be read as FITS" in result.output
 
