@@ -173,8 +173,8 @@ def test_cli_validate_exits_2_on_a_missing_or_non_fits_file(tmp_path):
     result = runner.invoke(app, ["validate", str(good), str(tmp_path / "missing.fits"),
                                  str(tmp_path / "text.fits")])
     assert result.exit_code == 2
-    assert "missing.fits: no such file" in result.output
-    assert "cannot be read as FITS" in result.output
+    assert f"{tmp_path / 'missing.fits'}: error: no such file" in result.stderr
+    assert f"{tmp_path / 'text.fits'}: error: cannot be read as FITS" in result.stderr
 
 
 def test_cli_user_errors_are_one_line_and_exit_2(tmp_path):
