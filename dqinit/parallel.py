@@ -15,9 +15,7 @@ output. Every mode runs the same ``run_one``, so their outputs are byte-identica
 
 from __future__ import annotations
 
-import concurrent.futures
 import glob
-import multiprocessing
 import os
 import re
 import threading
@@ -26,7 +24,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from astropy.io import fits
 
@@ -34,9 +32,12 @@ from dqinit.errors import ReferenceSelectionError
 from dqinit.layouts.hdus import regular_file
 from dqinit.layouts.primary import selection_header
 from dqinit.step import FAILED, DQInitResult, DQInitStep, default_output
-from dqref.cache.local_cache import BestRef, LocalCache
-from dqref.console import USER_ERRORS
 from dqref.errors import DQRefError
+
+if TYPE_CHECKING:
+    import concurrent.futures
+
+    from dqref.cache.local_cache import BestRef
 
 DASK_HINT = "Dask is not installed: pip install 'ligeriri-dq[dask]'"
 WORKER_DIED = "worker died"
@@ -89,6 +90,8 @@ class RunSettings:
         """
         if self.override_dq or self.context:
             return self
+        from dqref.cache.local_cache import LocalCache
+
         return replace(self, context=LocalCache(self.crds_path).current_context)
 
     @property
@@ -307,6 +310,8 @@ def failed_record(path: str | os.PathLike, error: str) -> Record:
 
 
 def _error_line(error: BaseException) -> str:
+    from dqref.console import USER_ERRORS
+
     text = " ".join(str(error).split())
     if isinstance(error, USER_ERRORS):
         return text or type(error).__name__
@@ -314,7 +319,8 @@ def _error_line(error: BaseException) -> str:
 
 
 # -- many files (driver) -------------------------------------------------------------------
-def run_many(paths: Sequence[str | os.PathLike], settings: RunSettings, workers: int = 1,
+def run_many(paths: Sequence[str | os.PathLike], settings: RunSettings,
+             workers: int | None = None,
              scheduler: str | None = None, on_result: Notify | None = None) -> list[Record]:
     """Run the step on many files; return their records in input order.
 
@@ -324,9 +330,10 @@ def run_many(paths: Sequence[str | os.PathLike], settings: RunSettings, workers:
         The inputs (see `expand_inputs`).
     settings : RunSettings
         The step's options; the context is pinned here if it is not already.
-    workers : int
+    workers : int, optional
         1 runs in this process, serially; more uses a local process pool of that many
-        processes (or, with ``scheduler="local"``, that many Dask workers).
+        processes (or, with ``scheduler="local"``, that many Dask workers). None: as
+        `choose_workers` decides from the inputs' sizes (serial unless a pool pays).
     scheduler : str, optional
         ``"local"`` starts a ``distributed.LocalCluster`` here; an address such as
         ``tcp://host:8786`` uses a running Dask cluster (its workers must see the inputs,
@@ -349,18 +356,74 @@ def run_many(paths: Sequence[str | os.PathLike], settings: RunSettings, workers:
     if settings.output and len(paths) > 1:
         raise ParallelError("one output file for several inputs; use an output folder")
     notify = on_result or _ignore
+    cores = os.cpu_count() or 1
+    if workers is None:
+        workers = cores if scheduler else choose_workers(input_sizes(paths), cores)
+    pooled = not scheduler and workers > 1 and len(paths) > 1
+    if pooled:
+        _start_fork_server()
     tasks, records = plan(paths, settings.pinned())
     for record in records.values():
         notify(record)
     if scheduler:
         records.update(_run_dask(run_one, tasks, scheduler, workers, notify))
-    elif workers <= 1 or len(tasks) <= 1:
+    elif not pooled or len(tasks) <= 1:
         for index, task in tasks.items():
             records[index] = run_one(*task)
             notify(records[index])
     else:
         records.update(_run_pool(run_one, tasks, min(workers, len(tasks)), notify))
     return [records[index] for index in range(len(paths))]
+
+
+#: One process runs the step at about this many input bytes per second (JWST ramps of
+#: 84 MB, page cache warm; benchmarks/bench_parallel.py, docs/parallel.md).
+SERIAL_BYTES_PER_SECOND = 1.0e9
+#: Seconds a pool costs before it runs faster than one process: the fork server's
+#: imports, each worker's first reference load, the shutdown (measured on 2 cores).
+POOL_START_SECONDS = 1.0
+#: Share of the ideal speed-up a pool reaches: the step copies bytes, and copies share
+#: the memory bus and the page cache's writeback (measured on 2 cores).
+POOL_EFFICIENCY = 0.6
+
+
+def choose_workers(sizes: Sequence[int], cores: int) -> int:
+    """Return how many processes to run inputs of these sizes on (1: serially).
+
+    A pool of ``n`` processes saves at most ``(1 - 1/n)`` of the serial time, of which
+    it reaches `POOL_EFFICIENCY`, and costs `POOL_START_SECONDS`; it is used only when
+    the saving is larger than that cost. The serial time is estimated from the inputs'
+    bytes (`SERIAL_BYTES_PER_SECOND`).
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Each input's size in bytes (0 for one that cannot be read).
+    cores : int
+        Processors available.
+
+    Returns
+    -------
+    int
+        1, or ``min(cores, len(sizes))``.
+    """
+    workers = min(cores, len(sizes))
+    if workers < 2:
+        return 1
+    serial = sum(sizes) / SERIAL_BYTES_PER_SECOND
+    saving = serial * (1 - 1 / workers) * POOL_EFFICIENCY
+    return workers if saving > POOL_START_SECONDS else 1
+
+
+def input_sizes(paths: Iterable[str | os.PathLike]) -> list[int]:
+    """Return each input's size in bytes, 0 for one that cannot be read."""
+    sizes = []
+    for path in paths:
+        try:
+            sizes.append(os.stat(path).st_size)
+        except OSError:
+            sizes.append(0)
+    return sizes
 
 
 def plan(paths: Sequence[str | os.PathLike], settings: RunSettings
@@ -401,12 +464,27 @@ def _ignore(record: Record) -> None:
     """No progress to show."""
 
 
+#: What the fork server imports once for every worker: the step, the reference reader
+#: and the value types the driver sends (`Selection` holds a `BestRef`).
+_WORKER_PRELOAD = [__name__, "dqref.model", "dqref.cache.local_cache"]
+
+
 def _pool_context():
     """Workers start from a fork server that has imported the step once: quick to start,
     and no crds/astropy state (or threads) of the driver is copied into them by fork."""
+    import multiprocessing
+
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    context.set_forkserver_preload(_WORKER_PRELOAD)
     return context
+
+
+def _start_fork_server() -> None:
+    """Start the fork server now: it imports the step while the driver plans the run."""
+    from multiprocessing import forkserver
+
+    _pool_context()
+    forkserver.ensure_running()
 
 
 def _run_pool(function: Callable[..., Record], tasks: dict[int, Task], workers: int,
@@ -437,6 +515,8 @@ def _pool_pass(function, tasks: dict[int, Task], waiting: deque, workers: int,
     At most ``workers`` tasks are in flight, so a dead worker leaves few suspects and an
     interrupt waits for few files. Returns the tasks in flight when a worker died.
     """
+    import concurrent.futures
+
     suspects: list[int] = []
     in_flight: dict[concurrent.futures.Future, int] = {}
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:

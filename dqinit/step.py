@@ -17,6 +17,9 @@ dq_init:
 There is one path: a file in, a file out. An in-memory `dqinit.ramp.Ramp` (and a
 datamodel, through the stpipe wrapper) is written to a temporary file first, so every
 caller runs exactly what the command line runs.
+
+The local CRDS cache (and with it crds, about 0.2 s to import) and the reference checks
+are imported only when a reference is looked up, not for ``override_dq``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.io import fits
@@ -38,11 +42,11 @@ from dqinit.layouts.hdus import regular_file
 from dqinit.layouts.primary import StepStatus, geometry, selection_header
 from dqinit.ramp import Ramp
 from dqref import __version__
-from dqref.cache.local_cache import BestRef, LocalCache
 from dqref.errors import DQRefError
 from dqref.model import DQModel, as_dq_array
-from dqref.validation import errors as error_findings
-from dqref.validation import validate
+
+if TYPE_CHECKING:
+    from dqref.cache.local_cache import BestRef, LocalCache
 
 COMPLETE, SKIPPED, FAILED = "COMPLETE", "SKIPPED", "FAILED"
 OUTPUT_SUFFIX = "_dqinit"
@@ -123,6 +127,8 @@ class DQInitStep:
     @property
     def cache(self) -> LocalCache:
         if self._cache is None:
+            from dqref.cache.local_cache import LocalCache
+
             self._cache = LocalCache(self.crds_path)
         return self._cache
 
@@ -163,6 +169,8 @@ class DQInitStep:
 
     def select_reference(self, header) -> BestRef:
         """Return the reference for a ramp's primary header (override, else CRDS)."""
+        from dqref.cache.local_cache import BestRef
+
         if self.override_dq is not None:
             return BestRef.user_override(self.override_dq)
         answer = self.cache.bestref(selection_header(header), context=self.context)
@@ -248,6 +256,9 @@ class DQInitStep:
                 raise ReferenceSelectionError(f"DQ reference {path} is unusable: {error}") \
                     from None
             if self.override_dq is None:
+                from dqref.validation import errors as error_findings
+                from dqref.validation import validate
+
                 problems = error_findings(validate(model, errors_only=True))
                 if problems:
                     raise ReferenceSelectionError(
