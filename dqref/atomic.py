@@ -8,16 +8,30 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from dqref.errors import FileExistsRefusedError
 
+#: The names `temporary_sibling` gives: ``.<final name>.<12 lower-case hex digits>.tmp``.
+TEMPORARY_NAME = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{12}\.tmp")
+
 
 def temporary_sibling(path: Path) -> Path:
     """Return a unique hidden temporary name in the same directory as ``path``."""
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def temporary_target(name: str) -> str | None:
+    """Return the final name a `temporary_sibling` name was for, or None if it is not one.
+
+    A process killed while writing leaves such a name behind; ``dqref cache clean``
+    removes them and the cache counts their serials as taken.
+    """
+    match = TEMPORARY_NAME.fullmatch(name)
+    return match.group("target") if match else None
 
 
 @contextlib.contextmanager

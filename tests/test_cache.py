@@ -70,7 +70,7 @@ def test_a_fresh_cache_has_no_rules_and_selects_nothing(empty_cache):
 
 def test_an_uninitialised_cache_says_how_to_initialise_it(tmp_path):
     with pytest.raises(CacheError, match=f"not an initialised cache; run 'dqref cache init "
-                                         f"--path {tmp_path}'"):
+                                         f"--crds-path {tmp_path}'"):
         LocalCache(tmp_path).bestref(observation())
 
 
@@ -536,7 +536,7 @@ def test_cli_bestref_without_a_match_prints_na_and_the_reason(registered_cache):
     result = runner.invoke(app, ["cache", "bestref", "--path", str(cache.root),
                                  "--param", "INSTRUME=IRIS", "--param", "DETECTOR=IRIS1",
                                  "--param", "DATE-OBS=2019-01-01", "--param", "TIME-OBS=00:00:00"])
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # "not found" (docs/cache.md, exit status)
     assert result.stdout == "N/A (No match found.)\n"
 
 
@@ -581,7 +581,7 @@ def test_cli_verify_of_an_uninitialised_cache_reports_it_and_exits_1(tmp_path):
     result = runner.invoke(app, ["cache", "verify", "--path", str(tmp_path / "none")])
     assert result.exit_code == 1
     assert result.stdout == (f"{tmp_path / 'none'} is not an initialised cache; run 'dqref cache "
-                             f"init --path {tmp_path / 'none'}'\n")
+                             f"init --crds-path {tmp_path / 'none'}'\n")
 
 
 def test_cli_bestref_with_a_malformed_param_is_a_one_line_user_error(registered_cache):

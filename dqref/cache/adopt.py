@@ -14,13 +14,11 @@ files that exist are copied. Nothing in the source folder is written.
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dqref import __version__
-from dqref.atomic import publish_text
-from dqref.cache import crds_adapter, mappings
+from dqref.cache import crds_adapter, filesystem, mappings
 from dqref.cache.local_cache import OBSERVATORY, CacheError, LocalCache
 
 _SERIAL = re.compile(r"_(\d{4,})\.[pir]map$")
@@ -131,7 +129,7 @@ def adopt(source: str | Path, destination: str | Path | None = None,
     if not repair:
         return AdoptReport(problems, missing)
     if destination is None:
-        raise CacheError("adopt --repair needs --path DEST (the new cache)")
+        raise CacheError("adopt --repair needs --crds-path DEST (the new cache)")
     if chosen is None:
         raise CacheError(f"{found.root}: no pmap to adopt")
     target = LocalCache(destination)
@@ -139,14 +137,12 @@ def adopt(source: str | Path, destination: str | Path | None = None,
         raise CacheError(f"{target.root} is already a cache; adopt into a new folder")
     if target.root == found.root or found.root in target.root.parents:
         raise CacheError("adopt writes a new cache; DEST must be outside SRC")
+    target.writable_folders()  # nothing is written through a link leading outside DEST
     context, written = _write_repaired(found, chosen, target)
     for name in crds_adapter.reference_names(target.context(context)):
         origin = _source_reference(found, name)
-        if origin is not None:
-            destination_path = target.reference_path(name)
-            destination_path.parent.mkdir(parents=True, exist_ok=True)
-            if not destination_path.exists():
-                shutil.copyfile(origin, destination_path)
+        if origin is not None and not target.reference_path(name).exists():
+            target.store_reference(origin, name)
     return AdoptReport(problems, missing, context, written)
 
 
@@ -210,7 +206,6 @@ def _source_reference(found: _Source, name: str) -> Path | None:
 
 # -- repair ---------------------------------------------------------------------------------
 def _write_repaired(found: _Source, pmap: str, target: LocalCache) -> tuple[str, list[str]]:
-    target.mapping_dir.mkdir(parents=True, exist_ok=True)
     existing = [p.name for p in found.mapping_dir.glob("*.?map")]
     written: list[str] = []
     derived = f"adopted by dqref {__version__} from {{}} of {found.root}"
@@ -247,8 +242,9 @@ def _write_repaired(found: _Source, pmap: str, target: LocalCache) -> tuple[str,
     name = _next_name(OBSERVATORY, "pmap", existing)
     _publish(target, name, mappings.render_pmap(name, imaps, derived.format(pmap)), existing,
              written)
-    for instrument in ("iris", "liger"):
-        target.reference_dir(instrument).mkdir(parents=True, exist_ok=True)
+    for folder in target.writable_folders():
+        with filesystem.writing(folder):
+            folder.mkdir(parents=True, exist_ok=True)
     target.context(name)  # the whole new context loads with crds before it becomes current
     target.use_context(name)
     return name, written
@@ -256,8 +252,7 @@ def _write_repaired(found: _Source, pmap: str, target: LocalCache) -> tuple[str,
 
 def _publish(target: LocalCache, name: str, text: str, existing: list[str],
              written: list[str]) -> None:
-    mappings.prove(text, name)
-    publish_text(target.mapping_dir / name, text)
+    target.publish_mapping(name, text)
     existing.append(name)
     written.append(name)
 

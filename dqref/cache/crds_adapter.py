@@ -17,13 +17,15 @@ import contextlib
 import datetime
 import importlib
 import importlib.metadata
+import logging
 import os
 import pprint
 import re
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import crds
@@ -144,10 +146,27 @@ def load_context(mapping_dir: str | os.PathLike, context: str):
         Fully loaded (all imaps and rmaps read now, not lazily).
     """
     install_observatory()
+    if not context.endswith(".pmap"):
+        raise MappingError(f"{context}: not a pipeline context (.pmap)")
     with _crds_exceptions_as_mapping_errors(context):
         pipeline = rmap.load_mapping(context, path=os.fspath(mapping_dir))
         pipeline.force_load()
     return pipeline
+
+
+def read_mapping_text(path: str | os.PathLike) -> str:
+    """Return the text of a mapping file; crds reads mappings as UTF-8.
+
+    Raises
+    ------
+    MappingError
+        The bytes are not UTF-8 (the message names the file and the first bad byte).
+    """
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise MappingError(_not_utf8(path, error)) from None
 
 
 def best_reference(pipeline, header: Mapping[str, object]) -> str:
@@ -336,14 +355,92 @@ def getrecommendations(cache_path: str | os.PathLike, header: Mapping[str, objec
     return str(result.get(REFTYPE, "NOT FOUND n/a"))
 
 
+# -- crds certify, and the errors crds logs instead of raising -------------------------------
+@contextlib.contextmanager
+def captured_crds_errors() -> Iterator[list[str]]:
+    """Collect, one line each, the ERROR messages crds logs in the block (not printed).
+
+    crds reports many problems (an impossible UseAfter date, a certify finding) by logging
+    an error and carrying on; ``crds certify`` counts them. Its console output is held
+    back meanwhile, so the caller decides what the user sees.
+    """
+    from crds.core import log
+
+    messages: list[str] = []
+
+    class _Collector(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(" ".join(record.getMessage().split()))
+
+    collector = _Collector(logging.ERROR)
+    console = log.THE_LOGGER.console
+    level = console.level if console is not None else None
+    log.THE_LOGGER.logger.addHandler(collector)
+    if console is not None:
+        console.setLevel(logging.CRITICAL + 1)
+    try:
+        yield messages
+    finally:
+        log.THE_LOGGER.logger.removeHandler(collector)
+        if console is not None:
+            console.setLevel(level)
+
+
+def certify_mappings(cache_path: str | os.PathLike, paths: Iterable[str | os.PathLike],
+                     context: str | None = None) -> dict[Path, list[str]]:
+    """Run crds's own certify on each mapping file; return the errors it logs for each.
+
+    This is what ``crds certify FILE --comparison-context CONTEXT`` checks (syntax,
+    duplicate keys, UseAfter dates and other selector values, the type constraints of
+    ``tpns/``, and, against ``context``, the differences from the mapping it replaces),
+    in local mode on the cache at ``cache_path``.
+
+    Returns
+    -------
+    dict
+        ``{path: [error message, ...]}``, an empty list for a mapping crds finds no fault in.
+    """
+    install_observatory()
+    from crds.certify import certify
+
+    found: dict[Path, list[str]] = {}
+    with crds_environment(cache_path):
+        for path in paths:
+            with captured_crds_errors() as errors:
+                certify.certify_file(os.fspath(path), context)
+            found[Path(path)] = errors
+    return found
+
+
 @contextlib.contextmanager
 def _crds_exceptions_as_mapping_errors(name: str) -> Iterator[None]:
     try:
         yield
+    except UnicodeDecodeError as error:
+        raise MappingError(_not_utf8(_file_crds_was_reading(error) or name, error)) from None
     except (exceptions.CrdsError, AssertionError, SyntaxError, KeyError, OSError) as error:
         if isinstance(error, MappingError | ChecksumError | FileNotFoundError):
             raise
         raise MappingError(f"{name}: {error}") from error
+
+
+def _not_utf8(path, error: UnicodeDecodeError) -> str:
+    return f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
+
+
+def _file_crds_was_reading(error: BaseException) -> str | None:
+    """Return the mapping file crds was reading when ``error`` was raised, if known.
+
+    crds's ``Mapping.from_file(basename, path=...)`` holds the file's path in its local
+    ``filename`` (pinned by ``tests/test_hostile_cache.py``); the innermost such frame is
+    the file that failed, which may be a child of the context being loaded.
+    """
+    found = None
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        if frame.f_code.co_name == "from_file" and \
+                isinstance(frame.f_locals.get("filename"), str):
+            found = frame.f_locals["filename"]
+    return found
 
 
 # -- reading hand-made caches (dqref cache adopt) ----------------------------------------------
@@ -360,9 +457,10 @@ def read_mapping_leniently(path: str | os.PathLike) -> tuple[dict, object]:
     path = Path(path)
     with _crds_exceptions_as_mapping_errors(path.name):
         if path.suffix == ".rmap":
-            mapping = rmap.ReferenceMapping.from_string(path.read_text(), path.name,
+            mapping = rmap.ReferenceMapping.from_string(read_mapping_text(path), path.name,
                                                         ignore_checksum=True)
             return dict(mapping.header), mapping
+        read_mapping_text(path)  # crds's parser reads it again; this names a non-UTF-8 file
         parsing = mapping_parser.parse_mapping(str(path))
         return dict(parsing.header), dict(parsing.selector)
 
@@ -376,7 +474,8 @@ def checksum_problem(path: str | os.PathLike) -> str | None:
     install_observatory()
     path = Path(path)
     try:
-        _CLASSES[path.suffix].from_string(path.read_text(), path.name, ignore_checksum=False)
+        _CLASSES[path.suffix].from_string(read_mapping_text(path), path.name,
+                                          ignore_checksum=False)
     except ChecksumError as error:
         return str(error)
     except (exceptions.CrdsError, AssertionError, SyntaxError, ValueError, KeyError):

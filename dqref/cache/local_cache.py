@@ -13,45 +13,62 @@ place (never overwriting), and the current-context pointer is replaced last, so 
 at any point leaves the cache at its previous context (``tests/test_cache_safety.py``
 kills real processes through the ``on_publish_step`` hook). Concurrent writers are serialised
 by a file lock. Mappings are immutable once published, so loaded contexts are memoised.
+
+Hostile folders are refused (`dqref.cache.filesystem`): nothing is written through a link
+that leads outside the cache, a full or read-only disk is one line naming the path, a
+FIFO is never opened, and serials are never reused (`dqref.cache.serials`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from astropy.io import fits
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
-from dqref import __version__
 from dqref.atomic import atomic_output, publish_text
-from dqref.cache import crds_adapter, mappings
-from dqref.detectors import canonical_detector
-from dqref.errors import DQRefError, InvalidReferenceError
-from dqref.model import DQModel
-from dqref.validation import errors as error_findings
+from dqref.cache import crds_adapter, filesystem, mappings
+from dqref.cache.errors import (
+    CacheError,
+    CacheLockError,
+    DuplicateReferenceError,
+    SlotTakenError,
+)
+from dqref.cache.serials import next_free_serial
+from dqref.detectors import (
+    TABLE_FILE,
+    canonical_detector,
+    canonical_instrument,
+    get_detector,
+    instruments,
+)
+from dqref.errors import DQRefError, InvalidReferenceError, UnknownDetectorError
+
+if TYPE_CHECKING:
+    from dqref.model import DQModel
 
 OBSERVATORY = crds_adapter.OBSERVATORY
 INSTRUMENTS = ("iris", "liger")
 #: The steps of `LocalCache.add`, in order, after each of which ``on_publish_step`` is called.
 PUBLISH_STEPS = ("reference", "rmap", "imap", "pmap")
+#: How long a writer waits for the cache lock held by another process, in seconds.
+LOCK_TIMEOUT = 600
+#: A context name: a plain file name ending in .pmap (no folder, nothing to escape with).
+_PMAP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,200}\.pmap")
+#: Header keys (upper case) naming the instrument and the detector, FITS and data model.
+_INSTRUMENT_KEYS = ("INSTRUME", "META.INSTRUMENT.NAME")
+_DETECTOR_KEYS = ("DETECTOR", "META.INSTRUMENT.DETECTOR")
 
-
-class CacheError(DQRefError):
-    """The cache is missing, corrupted, or refused an operation."""
-
-
-class DuplicateReferenceError(CacheError):
-    """The same reference content is already registered."""
-
-
-class SlotTakenError(CacheError):
-    """A reference already occupies this (detector, subarray, useafter) slot."""
+__all__ = ["AddResult", "BestRef", "CacheError", "DuplicateReferenceError", "InitResult",
+           "LocalCache", "RemovedFile", "RuleEntry", "SlotTakenError", "VerifyReport",
+           "default_cache_path"]
 
 
 @dataclass(frozen=True)
@@ -94,11 +111,23 @@ class BestRef:
         return self.reference is not None
 
     @property
+    def exists(self) -> bool:
+        """True when a reference applies and its file is on disk."""
+        return self.path is not None and self.path.is_file()
+
+    @property
     def keyword_value(self) -> str:
-        """The value the R_DQ header keyword records (``crds://name``, ``user:name``, ``N/A``)."""
+        """The value the R_DQ header keyword records (``crds://name``, ``user:name``, ``N/A``).
+
+        A header holds printable ASCII only, so a user's file name is written with Python's
+        ``unicode_escape`` (``réf.fits`` -> ``user:r\\xe9f.fits``): ASCII names are
+        unchanged, and any name can be read back unambiguously. crds names are ASCII.
+        """
         if not self.found:
             return "N/A"
-        return f"user:{self.reference}" if self.origin == "user" else f"crds://{self.reference}"
+        if self.origin == "user":
+            return f"user:{self.reference.encode('unicode_escape').decode('ascii')}"
+        return f"crds://{self.reference}"
 
 
 @dataclass(frozen=True)
@@ -123,6 +152,60 @@ class AddResult:
     previous_context: str
 
 
+@dataclass(frozen=True)
+class InitResult:
+    """What `LocalCache.initialise` did.
+
+    Attributes
+    ----------
+    context : str
+        The current context afterwards.
+    action : str
+        ``"created"`` (the initial mapping set), ``"existing"`` (nothing to do: nothing
+        was written) or ``"recovered"`` (the server_config was missing or unusable and
+        was rewritten to name the newest context that loads; ``message`` says so).
+    message : str
+        One line for the user when something other than the usual happened.
+    """
+
+    context: str
+    action: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Every finding of `LocalCache.verify_report`.
+
+    Attributes
+    ----------
+    context : str or None
+        The current context, when it loads.
+    problems : list of str
+        One line each: a mapping crds cannot load or certify, a current context that
+        does not load, a reference missing or invalid. Any problem fails verify.
+    warnings : list of str
+        One line each: temporary files left by an interrupted write (``dqref cache
+        clean`` removes them); they waste space but change no answer.
+    """
+
+    context: str | None
+    problems: list[str]
+    warnings: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class RemovedFile:
+    """A temporary file `LocalCache.clean` removed, with its size in bytes."""
+
+    path: Path
+    size: int
+
+
 def default_cache_path() -> Path:
     """Return ``$CRDS_PATH`` if set, else ``~/crds_cache``."""
     return Path(os.environ.get("CRDS_PATH") or Path.home() / "crds_cache")
@@ -134,7 +217,7 @@ class LocalCache:
     Parameters
     ----------
     path : path-like, optional
-        The cache root; ``--path``, else ``$CRDS_PATH``, else ``~/crds_cache``.
+        The cache root; ``--crds-path``, else ``$CRDS_PATH``, else ``~/crds_cache``.
     on_publish_step : callable, optional
         Called with each of `PUBLISH_STEPS` as `add` finishes writing it (before the
         current context moves). Tests pass one that kills the process there.
@@ -167,14 +250,27 @@ class LocalCache:
             raise CacheError(f"{name!r} is not a valid reference name for this cache") from None
         if instrument not in INSTRUMENTS:
             raise CacheError(f"{name!r} is not a valid reference name for this cache")
-        path = self.reference_dir(instrument) / name
-        if self.root not in path.resolve().parents:
-            raise CacheError(f"reference {name!r} resolves outside the cache {self.root}")
-        return path
+        return filesystem.inside(self.root, self.reference_dir(instrument) / name)
+
+    def writable_folders(self) -> list[Path]:
+        """Return the folders the cache writes into, each checked to resolve inside the root.
+
+        Raises
+        ------
+        OutsideCacheError
+            A folder (or one on the way to it) is a link to a place outside the cache.
+        """
+        folders = [self.mapping_dir, self.config_dir,
+                   *(self.reference_dir(instrument) for instrument in INSTRUMENTS)]
+        return [filesystem.inside(self.root, folder) for folder in folders]
 
     @property
     def _server_config(self) -> Path:
         return self.config_dir / "server_config"
+
+    @property
+    def _lock_file(self) -> Path:
+        return self.config_dir / "dqref.lock"
 
     @property
     def is_initialised(self) -> bool:
@@ -184,36 +280,109 @@ class LocalCache:
     def init(self) -> str:
         """Create the cache with the project's initial mapping set (idempotent).
 
+        See `initialise`, which also says what it did.
+
         Returns
         -------
         str
             The current context.
         """
+        return self.initialise().context
+
+    def initialise(self) -> InitResult:
+        """Create the cache, or leave an initialised one alone; never roll one back.
+
+        * An initialised cache (its server_config names a pmap that exists) is left as
+          it is: nothing is written, not even the lock, so a read-only cache is fine.
+        * An empty folder (or one holding only part of the initial mapping set, from an
+          interrupted init) gets the initial mapping set, ``ligeriri_0001.pmap``.
+        * A folder that already holds other mappings, but whose server_config is missing
+          or unusable, is recovered: the newest pmap (highest serial) that crds loads
+          becomes current, and ``message`` says so. If none loads, nothing is written.
+
+        Raises
+        ------
+        CacheError
+            Mappings are present and no pmap among them loads; or a folder links outside
+            the cache (`OutsideCacheError`); or the disk refuses a write
+            (`CacheWriteError`).
+        """
+        if self._usable_context_problem() is None:
+            return InitResult(self.current_context, "existing")
+        for folder in self.writable_folders():
+            with filesystem.writing(folder):
+                folder.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            problem = self._usable_context_problem()
+            if problem is None:  # another process initialised it meanwhile
+                return InitResult(self.current_context, "existing")
+            if self._holds_foreign_mappings():
+                return self._recover(problem)
+            return self._create()
+
+    def _create(self) -> InitResult:
         import rmaps
 
-        self.mapping_dir.mkdir(parents=True, exist_ok=True)
-        self.config_dir.mkdir(parents=True, exist_ok=True)
-        for instrument in INSTRUMENTS:
-            self.reference_dir(instrument).mkdir(parents=True, exist_ok=True)
-        with self._lock():
-            if self.is_initialised:
-                return self.current_context
-            initial = sorted(p for p in rmaps.INITIAL.iterdir() if p.name.endswith("map"))
-            for source in initial:
-                target = self.mapping_dir / source.name
-                if not target.exists():
-                    publish_text(target, source.read_text())
-            pmap = next(p.name for p in initial if p.name.endswith(".pmap"))
-            crds_adapter.load_context(self.mapping_dir, pmap)
+        initial = sorted(p for p in rmaps.INITIAL.iterdir() if p.name.endswith("map"))
+        for source in initial:
+            target = self.mapping_dir / source.name
+            if not target.exists():
+                self._publish(target, source.read_text())
+        pmap = next(p.name for p in initial if p.name.endswith(".pmap"))
+        crds_adapter.load_context(self.mapping_dir, pmap)
+        self._write_config_files()
+        self._set_current_context(pmap)
+        return InitResult(pmap, "created")
+
+    def _usable_context_problem(self) -> str | None:
+        """Why the server_config names no usable context (``"missing"``, ...), or None."""
+        if not self.is_initialised:
+            return "missing"
+        try:
+            name = self.current_context
+        except CacheError as error:
+            return f"unusable ({_one_line(error)})"
+        if not (self.mapping_dir / name).is_file():
+            return f"unusable (it names {name}, which is not in {self.mapping_dir})"
+        return None
+
+    def _holds_foreign_mappings(self) -> bool:
+        """True when the mapping folder holds anything but (part of) the initial set."""
+        import rmaps
+
+        for path in self._mapping_files():
+            shipped = rmaps.INITIAL.joinpath(path.name)
+            if not shipped.is_file() or shipped.read_bytes() != path.read_bytes():
+                return True
+        return False
+
+    def _recover(self, problem: str) -> InitResult:
+        found = self._mapping_files()
+        pmaps = sorted((p.name for p in found if p.suffix == ".pmap"), key=_serial,
+                       reverse=True)
+        skipped = []
+        for name in pmaps:
+            try:
+                self.context(name)
+            except CacheError as error:
+                skipped.append(f"{name} does not load ({_one_line(error)})")
+                continue
             self._write_config_files()
-            self._set_current_context(pmap)
-        return pmap
+            self._set_current_context(name)
+            message = (f"{self._server_config} was {problem}; recovered the newest loadable "
+                       f"context {name} (of {len(pmaps)} pmaps in {self.mapping_dir})")
+            return InitResult(name, "recovered", "; ".join([message, *skipped]))
+        raise CacheError(
+            f"{self.mapping_dir} holds {len(found)} mappings ({len(pmaps)} pmaps) but no pmap "
+            f"crds can load; refusing to initialise over them"
+            + (f" ({skipped[0]})" if skipped else ""))
 
     def use_context(self, pmap: str) -> None:
         """Make ``pmap`` (in the mapping folder) current; write crds's config files.
 
         The context must load with crds (checksums verified) or nothing changes.
         """
+        self.writable_folders()
         with self._lock():
             self.context(pmap)
             self._write_config_files()
@@ -222,18 +391,35 @@ class LocalCache:
     # -- reading --------------------------------------------------------------------
     @property
     def current_context(self) -> str:
-        """The pmap that lookups use unless told otherwise."""
+        """The pmap that lookups use unless told otherwise.
+
+        Raises
+        ------
+        CacheError
+            Not initialised, or the server_config cannot be read, is not crds's format, or
+            names something other than a pmap (an imap, an rmap, a path).
+        """
         if not self.is_initialised:
             raise CacheError(f"{self.root} is not an initialised cache; run 'dqref cache init "
-                             f"--path {self.root}'")
+                             f"--crds-path {self.root}'")
         try:
-            return crds_adapter.operational_context(self.config_dir)
+            name = crds_adapter.operational_context(self.config_dir)
         except ValueError as error:
             raise CacheError(f"{self._server_config}: corrupted ({error})") from None
+        except OSError as error:
+            raise CacheError(f"{self._server_config}: cannot be read "
+                             f"({error.strerror or error})") from None
+        if not _PMAP_NAME.fullmatch(name):
+            raise CacheError(f"{self._server_config}: operational_context {name!r} is not a "
+                             ".pmap name")
+        return name
 
     def context(self, name: str | None = None):
         """Return the loaded crds pipeline context ``name`` (default: current), memoised."""
-        name = name or self.current_context
+        if name is None:
+            name = self.current_context
+        elif not isinstance(name, str) or not _PMAP_NAME.fullmatch(name):
+            raise CacheError(f"context {name!r} is not a .pmap name")
         if name not in self._contexts:
             if not (self.mapping_dir / name).is_file():
                 raise CacheError(f"context {name} does not exist in {self.mapping_dir}")
@@ -244,7 +430,7 @@ class LocalCache:
                 raise CacheError(f"cannot load context {name}: {_one_line(error)}") from None
         return self._contexts[name]
 
-    def bestref(self, header, context: str | None = None) -> BestRef:
+    def bestref(self, header, context: str | None = None, strict: bool = False) -> BestRef:
         """Return the dq reference that CRDS rules select for ``header``.
 
         Parameters
@@ -254,15 +440,27 @@ class LocalCache:
             stpipe-style keys (META.INSTRUMENT.NAME, ...). A missing SUBARRAY means FULL.
         context : str, optional
             A pmap name; default the current context.
+        strict : bool
+            Refuse a detector the detector table does not know (a typo) instead of
+            answering N/A. ``dqref cache bestref`` is strict; the DQ step is not (a ramp
+            from a detector without references is SKIPPED).
 
         Returns
         -------
         BestRef
             ``reference`` None (with crds's reason) when no rule applies.
+
+        Raises
+        ------
+        UnknownDetectorError
+            No instrument, or one the detector table does not know (crds could not answer
+            at all); with ``strict``, also an unknown detector. The message names the
+            known ones.
         """
+        header = dict(header)
+        _check_names(header, strict)
         context_name = context or self.current_context
         pipeline = self.context(context_name)
-        header = dict(header)
         if not any(k.upper() in ("SUBARRAY", "META.SUBARRAY.NAME") for k in header):
             header["SUBARRAY"] = "FULL"
         answer = crds_adapter.best_reference(pipeline, header)
@@ -271,13 +469,24 @@ class LocalCache:
             return BestRef(context_name, None, None, reason)
         return BestRef(context_name, answer, self.reference_path(answer))
 
-    def bestref_for_file(self, dataset: str | os.PathLike, context: str | None = None) -> BestRef:
-        """Return the best reference for a FITS dataset, from its primary header."""
+    def bestref_for_file(self, dataset: str | os.PathLike, context: str | None = None,
+                         strict: bool = False) -> BestRef:
+        """Return the best reference for a FITS dataset, from its primary header.
+
+        Raises
+        ------
+        NotARegularFileError
+            ``dataset`` is missing, or a FIFO, a device or a folder (never opened).
+        """
+        from astropy.io import fits
+
+        dataset = filesystem.regular_file(dataset)
         try:
             header = fits.getheader(dataset)
         except (OSError, ValueError) as error:
             raise CacheError(f"{dataset}: cannot read its FITS header ({error})") from None
-        return self.bestref({k: v for k, v in header.items() if k}, context=context)
+        return self.bestref({k: v for k, v in header.items() if k}, context=context,
+                            strict=strict)
 
     def rules(self, context: str | None = None) -> list[RuleEntry]:
         """Return every rule of a context, instrument by instrument."""
@@ -341,8 +550,14 @@ class LocalCache:
         Raises
         ------
         InvalidReferenceError, DuplicateReferenceError, SlotTakenError, CacheError
+            `CacheError` includes `OutsideCacheError` (a folder links outside the cache:
+            nothing is written), `CacheWriteError` (the disk refused: the current context
+            is unchanged) and `CacheLockError`.
         """
-        source = Path(reference)
+        from dqref.model import DQModel
+        from dqref.validation import errors as error_findings
+
+        source = filesystem.regular_file(reference)
         model = DQModel.read(source)
         problems = error_findings(model.validate())
         if problems:
@@ -356,6 +571,7 @@ class LocalCache:
         slot = (canonical_detector(model.meta.name, model.meta.detector),
                 mappings.ANY_SUBARRAY if subarray == "FULL" else subarray)
         useafter = mappings.rmap_useafter(model.meta.useafter)
+        self.writable_folders()
         with self._lock():
             previous = self.current_context
             pipeline = self.context(previous)
@@ -366,48 +582,72 @@ class LocalCache:
                 raise SlotTakenError(
                     f"{taken} already serves {model.meta.name} {slot[0]} subarray "
                     f"{subarray} from {useafter}; use --replace to supersede it")
-            serial = self._next_serial(self.reference_dir(instrument),
-                                       rf"{instrument}_dq_(\d{{4,}})\.fits")
-            name = f"{instrument}_dq_{serial:04d}.fits"
-            target = self.reference_path(name)
-            with atomic_output(target) as temporary:
-                shutil.copyfile(source, temporary)
+            serial = next_free_serial(f"{instrument}_dq", "fits", [
+                self.reference_dir(instrument), self.reference_dir(instrument).parent],
+                self.mapping_dir)
+            target = self.store_reference(source, f"{instrument}_dq_{serial:04d}.fits")
             self._step_done("reference")
-            rules.setdefault(slot, {})[useafter] = name
+            rules.setdefault(slot, {})[useafter] = target.name
             result = self._publish_mappings(pipeline, previous, instrument, rules, target)
             self._set_current_context(result.context)
         return result
 
     def _publish_mappings(self, pipeline, previous: str, instrument: str,
                           rules: dict, reference: Path) -> AddResult:
+        from dqref import __version__
+
         derived = f"generated by dqref {__version__} from {previous}"
         rmap_name = self._next_mapping_name(f"{OBSERVATORY}_{instrument}_dq", "rmap")
         match_rules = [mappings.MatchRule(detector, subarray, tuple(
             mappings.UseAfterEntry(date, ref) for date, ref in sorted(dates.items())))
             for (detector, subarray), dates in rules.items()]
-        self._publish_mapping(rmap_name, mappings.render_rmap(
+        self.publish_mapping(rmap_name, mappings.render_rmap(
             rmap_name, instrument.upper(), match_rules, derived))
         self._step_done("rmap")
         imap_name = self._next_mapping_name(f"{OBSERVATORY}_{instrument}", "imap")
         others = crds_adapter.imap_selections(pipeline, instrument)
-        self._publish_mapping(imap_name, mappings.render_imap(
+        self.publish_mapping(imap_name, mappings.render_imap(
             imap_name, instrument.upper(), rmap_name, derived, others=others))
         self._step_done("imap")
         imaps = crds_adapter.imap_names(pipeline)
         imaps[instrument.upper()] = imap_name
         pmap_name = self._next_mapping_name(OBSERVATORY, "pmap")
-        self._publish_mapping(pmap_name, mappings.render_pmap(pmap_name, imaps, derived))
+        self.publish_mapping(pmap_name, mappings.render_pmap(pmap_name, imaps, derived))
         self._step_done("pmap")
         self.context(pmap_name)  # the whole new context loads with crds before we switch
         return AddResult(reference, rmap_name, imap_name, pmap_name, previous)
 
+    def store_reference(self, source: str | os.PathLike, name: str) -> Path:
+        """Copy ``source`` into the cache as reference ``name`` (atomic, never overwriting).
+
+        Raises
+        ------
+        FileExistsRefusedError, OutsideCacheError, CacheWriteError
+        """
+        target = self.reference_path(name)
+        with filesystem.writing(target), atomic_output(target) as temporary:
+            shutil.copyfile(source, temporary)
+        return target
+
+    def publish_mapping(self, name: str, text: str) -> Path:
+        """Prove mapping ``text`` with crds, then publish it as ``name`` (never overwriting).
+
+        Raises
+        ------
+        MappingLoadError, FileExistsRefusedError, OutsideCacheError, CacheWriteError
+        """
+        mappings.prove(text, name)
+        return self._publish(self.mapping_dir / name, text)
+
     def _next_mapping_name(self, stem: str, extension: str) -> str:
-        serial = self._next_serial(self.mapping_dir, rf"{stem}_(\d{{4,}})\.{extension}")
+        serial = next_free_serial(stem, extension, [self.mapping_dir], self.mapping_dir)
         return f"{stem}_{serial:04d}.{extension}"
 
-    def _publish_mapping(self, name: str, text: str) -> None:
-        mappings.prove(text, name)
-        publish_text(self.mapping_dir / name, text)
+    def _publish(self, path: Path, text: str, overwrite: bool = False) -> Path:
+        """Write ``text`` atomically to ``path`` inside the cache (one-line errors)."""
+        filesystem.inside(self.root, path)
+        with filesystem.writing(path):
+            return publish_text(path, text, overwrite=overwrite)
 
     def _step_done(self, step: str) -> None:
         if self._on_publish_step is not None:
@@ -415,12 +655,14 @@ class LocalCache:
 
     def _write_config_files(self) -> None:
         for name, text in crds_adapter.config_files().items():
-            publish_text(self.config_dir / name, text, overwrite=True)
+            self._publish(self.config_dir / name, text, overwrite=True)
 
     def _set_current_context(self, pmap: str) -> None:
+        from dqref import __version__
+
         text = crds_adapter.server_config_text(pmap, self.contexts(),
                                                "local cache managed by dqref " + __version__)
-        publish_text(self._server_config, text, overwrite=True)
+        self._publish(self._server_config, text, overwrite=True)
 
     def _rules_of(self, pipeline, instrument: str) -> dict:
         try:
@@ -446,39 +688,100 @@ class LocalCache:
                 raise DuplicateReferenceError(
                     f"{source}: the same content is already registered as {name}")
 
-    @staticmethod
-    def _next_serial(folder: Path, pattern: str) -> int:
-        """Return one more than the highest serial among names matching ``pattern``.
+    @contextlib.contextmanager
+    def _lock(self, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+        """Hold the cache lock (``config/ligeriri/dqref.lock``) for the block.
 
-        Orphans of an interrupted run count too, so a serial is never reused.
+        The lock is never followed through a link (it could point anywhere), and every
+        way of failing to take it is one `CacheLockError` line naming the lock file.
         """
-        family = re.compile(pattern)
-        serials = [int(m.group(1)) for p in folder.glob("*") if (m := family.fullmatch(p.name))]
-        return max(serials, default=0) + 1
+        lock_file = self._lock_file
+        filesystem.inside(self.root, self.config_dir)
+        if lock_file.is_symlink():
+            raise CacheLockError(f"{lock_file}: the cache lock is a symbolic link; refusing to "
+                                 "follow it (remove it when no dqref process is running)")
+        with filesystem.writing(self.config_dir):
+            self.config_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(lock_file), timeout=timeout)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise CacheLockError(f"another dqref process holds the cache lock {lock_file}; "
+                                 "try again when it has finished") from None
+        except OSError as error:
+            raise CacheLockError(f"cannot take the cache lock {lock_file}: "
+                                 f"{error.strerror or error}") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
-    def _lock(self) -> FileLock:
-        self.config_dir.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.config_dir / "dqref.lock"), timeout=600)
+    def _mapping_files(self) -> list[Path]:
+        if not self.mapping_dir.is_dir():
+            return []
+        return sorted(p for p in self.mapping_dir.glob("*.?map") if p.is_file())
 
     # -- checking -------------------------------------------------------------------
     def verify(self, progress=None) -> list[str]:
         """Check the whole cache; return one line per problem (empty when healthy).
 
-        Every mapping parses with a correct checksum, the current context loads, and every
-        reference it names exists and validates.
+        See `verify_report`, which also lists warnings.
         """
-        problems = []
-        for path in sorted(self.mapping_dir.glob("*.?map")):
+        return self.verify_report(progress).problems
+
+    def verify_report(self, progress=None) -> VerifyReport:
+        """Check the whole cache; collect every problem and warning before reporting.
+
+        Every mapping file is UTF-8, parses with a correct checksum, and passes crds's own
+        certify (its findings, such as an impossible UseAfter date, are problems); the
+        current context is a pmap that loads; every reference it names exists and
+        validates. Temporary files left by an interrupted write are warnings.
+
+        Parameters
+        ----------
+        progress : callable, optional
+            ``progress(items, description)`` yielding ``items`` (a progress bar).
+        """
+        from dqref.model import DQModel
+        from dqref.validation import errors as error_findings
+
+        def shown(items, description):
+            return progress(items, description) if progress else items
+
+        problems: list[str] = []
+        # crds logs what it dislikes while loading; certify below reports it, once
+        with crds_adapter.captured_crds_errors():
             try:
-                mappings.prove(path.read_text(), path.name)
-            except DQRefError as error:
-                problems.append(f"{path}: {_one_line(error)}")
-        try:
-            pipeline = self.context()
-        except CacheError as error:
-            return problems + [str(error)]
+                pipeline, context_problem = self.context(), None
+            except CacheError as error:
+                pipeline, context_problem = None, str(error)
+            loadable = []
+            for path in self._mapping_files():
+                try:
+                    text = crds_adapter.read_mapping_text(path)
+                except crds_adapter.MappingError as error:
+                    problems.append(_one_line(error))
+                    continue
+                try:
+                    mappings.prove(text, path.name)
+                except DQRefError as error:
+                    problems.append(f"{path}: {_one_line(error)}")
+                    continue
+                loadable.append(path)
+            comparison = pipeline.basename if pipeline is not None else \
+                self._newest_loadable_context(loadable)
+        if comparison is not None:  # crds certify needs a context to compare with
+            certified = crds_adapter.certify_mappings(
+                self.root, shown(loadable, "certifying mappings"), comparison)
+            for path, errors in certified.items():
+                problems.extend(f"{path}: crds certify: {error}" for error in errors)
+        warnings = [f"{path}: temporary file left by an interrupted write "
+                    f"({path.lstat().st_size} bytes); 'dqref cache clean' removes it"
+                    for path in self.leftovers()]
+        if pipeline is None:
+            return VerifyReport(None, problems + [context_problem], warnings)
         names = crds_adapter.reference_names(pipeline)
-        for name in (progress(names, "verifying references") if progress else names):
+        for name in shown(names, "verifying references"):
             try:
                 path = self.reference_path(name)
             except CacheError as error:
@@ -495,11 +798,80 @@ class LocalCache:
                 problems.append(_one_line(error))
                 continue
             problems.extend(f.format(str(path)) for f in findings)
-        return problems
+        return VerifyReport(pipeline.basename, problems, warnings)
+
+    def _newest_loadable_context(self, candidates: Sequence[Path]) -> str | None:
+        for name in sorted((p.name for p in candidates if p.suffix == ".pmap"), key=_serial,
+                           reverse=True):
+            try:
+                self.context(name)
+            except CacheError:
+                continue
+            return name
+        return None
+
+    # -- maintenance ----------------------------------------------------------------
+    def leftovers(self) -> list[Path]:
+        """Return the temporary files that interrupted writes left in the cache's folders."""
+        references = self.root / "references" / OBSERVATORY
+        folders = [self.mapping_dir, self.config_dir, references]
+        if references.is_dir():
+            folders += sorted(p for p in references.iterdir()
+                              if p.is_dir() and not p.is_symlink())
+        return filesystem.leftover_temporaries(folders)
+
+    def clean(self) -> list[RemovedFile]:
+        """Remove the temporary files interrupted writes left (`leftovers`); return them.
+
+        Only files with `dqref.atomic`'s temporary-name pattern, only regular files (never
+        a link or a folder so named), only in the cache's folders, and only while holding
+        the cache lock, so no add is writing. Removing a temporary name never removes a
+        published file: at worst it is a second link to one, and the published name stays.
+
+        Raises
+        ------
+        CacheLockError
+            Another process holds the cache lock (nothing is removed).
+        OutsideCacheError
+            A folder holding leftovers links outside the cache (nothing is removed).
+        """
+        with self._lock(timeout=0):
+            found = self.leftovers()
+            for path in found:
+                filesystem.inside(self.root, path.parent)
+            removed = []
+            for path in found:
+                size = path.lstat().st_size
+                with filesystem.writing(path):
+                    path.unlink()
+                removed.append(RemovedFile(path, size))
+        return removed
+
+
+def _check_names(header: dict, strict: bool) -> None:
+    """Refuse a header without a known instrument; with ``strict``, an unknown detector."""
+    values = {str(key).upper(): value for key, value in header.items()}
+    instrument = next((values[k] for k in _INSTRUMENT_KEYS if values.get(k) is not None), None)
+    if instrument is None:
+        raise UnknownDetectorError(
+            f"the header names no instrument ({' or '.join(_INSTRUMENT_KEYS)}); {TABLE_FILE} "
+            f"lists {', '.join(instruments())}")
+    if canonical_instrument(instrument) not in instruments():
+        get_detector(instrument, "")  # raises, naming the known instruments
+    detector = next((values[k] for k in _DETECTOR_KEYS if values.get(k) is not None), None)
+    if strict and detector is not None:
+        get_detector(instrument, detector)  # raises, naming the instrument's detectors
+
+
+def _serial(name: str) -> int:
+    match = re.search(r"_(\d{4,})\.[pir]map$", name)
+    return int(match.group(1)) if match else -1
 
 
 def _checksum_cards(path: Path) -> list:
     """Return each HDU's (CHECKSUM, DATASUM) cards: a cheap, header-only pre-filter."""
+    from astropy.io import fits
+
     try:
         with fits.open(path) as hdulist:
             return [(h.header.get("CHECKSUM"), h.header.get("DATASUM")) for h in hdulist]
