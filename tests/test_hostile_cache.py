@@ -217,6 +217,16 @@ def test_add_refuses_a_reference_folder_linked_outside_the_cache(two_added, smal
     assert files_under(outside) == before
 
 
+def test_a_reference_folder_linked_elsewhere_is_read_but_never_written(two_added,
+                                                                    small_reference, tmp_path):
+    outside = tmp_path / "big_disk"
+    move_outside(two_added.root / "references", outside)
+    answer = LocalCache(two_added.root).bestref(observation())
+    assert (answer.reference, answer.exists) == ("iris_dq_0002.fits", True)
+    with pytest.raises(OutsideCacheError, match="refusing to write there"):
+        LocalCache(two_added.root).add(small_reference("c.fits", "2022-01-01", (3, 3)))
+
+
 def test_init_refuses_a_mapping_folder_linked_outside_the_cache(tmp_path):
     outside = tmp_path / "elsewhere"
     outside.mkdir()

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dqref.cache.local_cache import BestRef, RemovedFile, RuleEntry, VerifyReport
+if TYPE_CHECKING:
+    from dqref.cache.local_cache import BestRef, RemovedFile, RuleEntry, VerifyReport
 
 SCHEMA_VERSION = 1
 

@@ -240,6 +240,9 @@ class LocalCache:
 
         A name is valid when crds's ``ligeriri`` naming rules say which instrument (and
         filekind) it is: ``iris_dq_0001.fits``, and the team's ``IRIS_DQ.fits``, both are.
+        The name is a plain file name, so the path is in the instrument's folder; that
+        folder may be a link elsewhere for reading (`store_reference` refuses to write
+        through one).
         """
         if not isinstance(name, str) or not name or os.path.basename(name) != name \
                 or name.startswith("."):
@@ -250,7 +253,7 @@ class LocalCache:
             raise CacheError(f"{name!r} is not a valid reference name for this cache") from None
         if instrument not in INSTRUMENTS:
             raise CacheError(f"{name!r} is not a valid reference name for this cache")
-        return filesystem.inside(self.root, self.reference_dir(instrument) / name)
+        return self.reference_dir(instrument) / name
 
     def writable_folders(self) -> list[Path]:
         """Return the folders the cache writes into, each checked to resolve inside the root.
@@ -624,7 +627,7 @@ class LocalCache:
         ------
         FileExistsRefusedError, OutsideCacheError, CacheWriteError
         """
-        target = self.reference_path(name)
+        target = filesystem.inside(self.root, self.reference_path(name))
         with filesystem.writing(target), atomic_output(target) as temporary:
             shutil.copyfile(source, temporary)
         return target
