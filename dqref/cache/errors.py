@@ -28,8 +28,12 @@ class CacheWriteError(CacheError):
     """The file system refused a write (full, read only, no permission); names the path."""
 
 
-class NotARegularFileError(CacheError):
-    """A FIFO, a device or a folder was given where a file is read (it could block)."""
+class NotARegularFileError(DQRefError):
+    """A FIFO, a device or a folder was given where a file is read (it could block).
+
+    Not a `CacheError`: any reader of user files may raise it
+    (`dqref.cache.filesystem.regular_file`).
+    """
 
 
 class CacheLockError(CacheError):
