@@ -252,7 +252,7 @@ def _raw_name(cards: list[bytes], index: int) -> str:
     card = next((c for c in cards if c.startswith(b"EXTNAME = '")), None)
     if card is None:
         return f"HDU {index}"
-    name = card[11:].split(b"'")[0].decode("ascii", "replace").strip().upper()
+    name = _shown(card[11:].split(b"'")[0]).strip().upper()
     return f"HDU {index} ({name})" if name else f"HDU {index}"
 
 
@@ -260,11 +260,17 @@ def _check_bytes(card: bytes, path: Path, where: str, error) -> None:
     bad = next((column for column, byte in enumerate(card) if not 0x20 <= byte <= 0x7E), None)
     if bad is None:
         return
-    keyword = card[:8].decode("ascii", "replace").strip() or "(blank)"
+    keyword = _shown(card[:8]).strip() or "(blank)"
     byte = card[bad]
     what = _BYTE_NAMES.get(byte, "a non-ASCII byte" if byte > 0x7E else "a control byte")
     raise error(f"{path}: {where}: card {keyword} holds {what} (0x{byte:02x}) at column "
                 f"{bad + 1}; FITS headers are printable ASCII")
+
+
+def _shown(raw: bytes) -> str:
+    """Header bytes as message text: unprintable bytes as ``\\x..``, so a message stays
+    one line whatever the bytes."""
+    return "".join(chr(byte) if 0x20 <= byte <= 0x7E else f"\\x{byte:02x}" for byte in raw)
 
 
 def _parse(cards: list[bytes], path: Path, where: str, error) -> fits.Header:
@@ -292,6 +298,9 @@ def _describe(header: fits.Header, path: Path, index: int, header_offset: int,
     if keyword != first:
         raise error(f"{path}: HDU {index}: the header starts with {keyword or 'nothing'!r}, "
                     f"not {first}" + ("; not a FITS file" if index == 0 else ""))
+    if index == 0 and header["SIMPLE"] is not True:
+        raise error(f"{path}: SIMPLE = {header['SIMPLE']!r}: the file says it does not "
+                    "conform to FITS")
     extension = str(header[first]).strip().upper() if index else "IMAGE"
     name = "PRIMARY" if index == 0 else \
         header["EXTNAME"].strip().upper() if isinstance(header.get("EXTNAME"), str) else ""

@@ -360,6 +360,14 @@ def test_a_non_ascii_descrip_is_refused_and_never_copied_into_the_cache(tmp_path
     assert cache.references() == []
 
 
+def test_a_control_byte_inside_a_keyword_keeps_the_message_one_line(tmp_path):
+    # found by tests/test_fuzz.py: the keyword itself was printed with its newline
+    path = patch_cards(plain_reference(tmp_path / "ref.fits"),
+                       {(0, "NAXIS"): b"N\nXIS   =                    0"})
+    assert "HDU 0 (PRIMARY): card N\\x0aXIS holds a newline (0x0a) at column 2" in \
+        read_error(path)
+
+
 def test_a_card_that_astropy_cannot_parse_is_refused_naming_it(tmp_path):
     path = patch_cards(plain_reference(tmp_path / "ref.fits"),
                        {(0, "DESCRIP"): b"DESCRIP = 'never closed"})
