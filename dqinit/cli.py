@@ -8,7 +8,6 @@ a JSON report.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections import Counter
@@ -72,7 +71,7 @@ def run(
                            overwrite=overwrite).pinned()
     started = time.perf_counter()
     with _Progress(len(paths)) as progress:
-        records = run_many(paths, settings, workers=workers or os.cpu_count() or 1,
+        records = run_many(paths, settings, workers=workers,
                            scheduler=scheduler, on_result=progress.advance)
     wall = time.perf_counter() - started
     counts = Counter(record["status"] for record in records)
@@ -87,6 +86,9 @@ def run(
     for record in records:
         if record["status"] == FAILED:
             typer.echo(f"{record['input']}: FAILED: {record['error']}", err=True)
+        elif record["status"] == SKIPPED:  # the reason, once (the step logs JWST's words)
+            typer.echo(f"{record['input']}: SKIPPED ({record['message']}) context="
+                       f"{record['context']} -> {record['output']}")
         else:
             typer.echo(f"{record['input']}: {record['status']} reference="
                        f"{record['reference'] or 'N/A'} context={record['context']} -> "

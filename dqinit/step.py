@@ -195,12 +195,12 @@ class DQInitStep:
         mode = path.stat().st_mode if in_place else None
         if self.skip:
             return self._skip(ramp_file, target, path, "N/A", in_place or overwrite, mode,
-                              f"override_dq = {SKIP_OVERRIDE}: step SKIPPED", warnings)
+                              f"override_dq = {SKIP_OVERRIDE}", warnings)
         choice = self.select_reference(ramp_file.header)
         if not choice.found:
             return self._skip(ramp_file, target, path, choice.context, in_place or overwrite,
                               mode, f"no DQ reference matches under {choice.context} "
-                              f"({choice.reason}); step SKIPPED, data unchanged", warnings)
+                              f"({choice.reason}); data unchanged", warnings)
         log.info("Using DQ reference file %s", choice.path)
         mask = self._science_mask(choice.path, where)
         _log_creations(ramp_file)
@@ -215,7 +215,6 @@ class DQInitStep:
         log.warning("No DQ reference file found" if context != "N/A" or not self.skip
                     else "DQ reference override is N/A")
         log.warning("DQ initialization step will be skipped")
-        log.warning("%s: %s", path, message)
         status = StepStatus(SKIPPED, "N/A", context, SOFTWARE_VERSION)
         ramp_file.write(target, status, None, overwrite=overwrite, mode=mode)
         return DQInitResult(str(path), SKIPPED, target, None, context, message,

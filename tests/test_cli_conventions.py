@@ -174,7 +174,10 @@ def test_a_skipped_run_says_so_once(tmp_path, small_ramp):
     assert completed.returncode == 0
     said = completed.stdout + completed.stderr
     assert said.count("SKIPPED") == 1, said
-    assert completed.stdout.startswith(f"{small_ramp}: SKIPPED")
+    assert completed.stdout == (f"{small_ramp}: SKIPPED (override_dq = N/A) context=N/A -> "
+                                f"{tmp_path / 'out.fits'}\n")
+    assert completed.stdout.count("override_dq = N/A") + \
+        completed.stderr.count("override_dq = N/A") == 1
 
 
 # -- --show-config -----------------------------------------------------------------------------

@@ -24,7 +24,8 @@ app = typer.Typer(name="cache", no_args_is_help=True, add_completion=False,
 EXIT_PROBLEMS = 1
 PATH_OPTION = typer.Option(None, "--crds-path", "--path",
                            help="Cache root (default: $CRDS_PATH, else ~/crds_cache).")
-JSON_OPTION = typer.Option(False, "--json", help="Print the JSON document of docs/cache.md.")
+JSON_OPTION = typer.Option(False, "--json",
+                           help="Print a JSON document (schema: the docs' cache page).")
 
 
 @app.command()
