@@ -195,7 +195,12 @@ def dq_def_rows(table, source: str | os.PathLike) -> np.ndarray:
             if column == "DESCRIPTION":
                 continue
             raise ReferenceFileError(f"{where} has no {column} column")
-        field = np.asarray(table.field(columns[column]))
+        try:  # astropy converts a column when it is first read (TZEROn = 'IMAGE' fails)
+            field = np.asarray(table.field(columns[column]))
+        except Exception as error:  # noqa: BLE001 - astropy parsing the file's table
+            raise ReferenceFileError(f"{where} column {column} cannot be read "
+                                     f"({type(error).__name__}: {_first_line(error)})"
+                                     ) from None
         if field.ndim != 1 or field.dtype.kind not in kinds:
             wanted = "integers" if kinds == "iu" else "text"
             raise ReferenceFileError(f"{where} column {column} holds {field.dtype} of shape "

@@ -262,12 +262,12 @@ KNOWN_DEFECTS = {
         "dqinit/layouts/hdus.py scan() hands the file to astropy before checking NAXIS; "
         "NAXIS = 2**31 makes astropy's ImageHDU build a list of 2**31 axis lengths (a hang, "
         "then MemoryError). dqref.fitsfile.scan refuses NAXIS > 999 first."),
-    "ramp SIMPLE not T": (
-        "dqinit/layouts/hdus.py scan(): a primary header whose SIMPLE card is not 'T' (SIMPLE "
-        "= F, or a flipped byte in it) makes astropy return a _NonstandardHDU or "
-        "_CorruptedHDU, which has no fileinfo(): AttributeError escapes (scan catches "
-        "OSError, ValueError, KeyError, TypeError, IndexError only). dqref.fitsfile.scan "
-        "refuses both."),
+    "ramp first card damaged": (
+        "dqinit/layouts/hdus.py scan(): a header whose first card (SIMPLE, XTENSION) is not "
+        "what FITS requires (SIMPLE = F, a flipped byte in it) makes astropy return a "
+        "_NonstandardHDU or _CorruptedHDU, which has no fileinfo(): AttributeError escapes "
+        "(scan catches OSError, ValueError, KeyError, TypeError, IndexError only). "
+        "dqref.fitsfile.scan checks every first card itself."),
     "level-0 tree size": (
         "dqinit/layouts/level0.py _tree_part() allocates the ASDF tree HDU's declared data "
         "(BITPIX = 2**31: 313 GiB) before checking it against the file; hdus.scan checks "
@@ -294,13 +294,14 @@ def known_defect(target: str, base: Base, edits) -> str | None:
             huge = isinstance(what, int | float) and not isinstance(what, bool) and what > 999
             if keyword == "NAXIS" and huge:
                 return "ramp NAXIS > 999"
-            if keyword == "SIMPLE" and what is not True:
-                return "ramp SIMPLE not T"
+            if (keyword == "SIMPLE" and what is not True) or keyword == "XTENSION":
+                return "ramp first card damaged"
             if target == "level-0 ramp" and where[0] == 4 and keyword in SIZE_KEYWORDS:
                 return "level-0 tree size"
             continue
-        if kind in ("flip", "overwrite") and where < 80:
-            return "ramp SIMPLE not T"
+        if kind in ("flip", "overwrite") and any(
+                start - 16 < where < start + 80 for start, _, _ in base.spans):
+            return "ramp first card damaged"
         if target == "level-0 ramp" and len(base.spans) > 4:
             _, tree_start, tree_end = base.spans[4]
             if tree_start <= where < tree_end:

@@ -374,6 +374,28 @@ def test_a_card_that_astropy_cannot_parse_is_refused_naming_it(tmp_path):
     assert "HDU 0 (PRIMARY): card DESCRIP cannot be parsed" in read_error(path)
 
 
+def test_a_file_that_says_it_is_not_fits_is_refused(tmp_path):
+    # found by tests/test_fuzz.py: astropy then returns an HDU without fileinfo()
+    path = patch_cards(plain_reference(tmp_path / "ref.fits"),
+                       {(0, "SIMPLE"): b"SIMPLE  =                    F"})
+    assert "SIMPLE = False: the file says it does not conform to FITS" in read_error(path)
+
+
+def test_a_column_name_that_is_a_number_is_one_reference_file_error(tmp_path):
+    # found by tests/test_fuzz.py: astropy raised AssertionError reading the table
+    path = patch_cards(plain_reference(tmp_path / "ref.fits"),
+                       {(2, "TTYPE1"): b"TTYPE1  =                    5"})
+    assert "cannot be read as FITS (AssertionError: Column name must be a string" in \
+        read_error(path)
+
+
+def test_a_column_scaling_astropy_cannot_apply_is_one_reference_file_error(tmp_path):
+    # found by tests/test_fuzz.py: astropy converts VALUE when it is first read
+    path = patch_cards(plain_reference(tmp_path / "ref.fits"),
+                       {(2, "TZERO2"): b"TZERO2  = 'IMAGE   '"})
+    assert "DQ_DEF column VALUE cannot be read (UFuncTypeError: " in read_error(path)
+
+
 def test_two_dq_extensions_are_refused_not_guessed(tmp_path):
     model = small_model()
     path = plain_reference(tmp_path / "ref.fits", model)
