@@ -122,6 +122,7 @@ class DQInitStep:
         self.context = context
         self._cache: LocalCache | None = None
         self._masks: dict[Path, _Mask] = {}  # each reference is loaded at most once
+        self._regions: dict[tuple, np.ndarray] = {}  # and cut once per science region
         self._user_mask: np.ndarray | None = None
 
     @property
@@ -232,11 +233,19 @@ class DQInitStep:
 
     # -- masks --------------------------------------------------------------------------
     def _science_mask(self, reference_path: Path, where) -> np.ndarray:
+        """The mask of one science region: the same array for every ramp of that region,
+        so that the writers derive its planes once in a batch."""
         reference = self._reference_mask(reference_path)
+        if tuple(where.shape) != tuple(reference.flags.shape):
+            log.info("Extracting mask subarray to match science data")
+        key = (reference_path.resolve(), where.origin, where.shape)
+        if key not in self._regions:
+            self._regions[key] = self._new_science_mask(reference, where)
+        return self._regions[key]
+
+    def _new_science_mask(self, reference: _Mask, where) -> np.ndarray:
         region = core.extract_subarray(reference.flags, reference.origin, where.origin,
                                        where.shape)
-        if region.shape != tuple(reference.flags.shape):
-            log.info("Extracting mask subarray to match science data")
         user = self._user_dq()
         if user is None:
             return region

@@ -47,13 +47,14 @@ def test_a_jwst_style_ramp_with_an_asdf_table_is_processed_and_the_table_kept(tm
 def test_touched_runs_merge_close_pixels_cut_long_runs_and_repeat_in_every_plane():
     touched = np.zeros(20, bool)
     touched[[1, 2, 5, 12, 13, 14, 15, 16, 17]] = True
-    runs = touched_runs(touched, pixel_bytes=2, planes=2, gap_bytes=4, piece_bytes=8)
+    runs = touched_runs(np.flatnonzero(touched), 20, pixel_bytes=2, planes=2, gap_bytes=4,
+                        piece_bytes=8)
     assert list(runs) == [(2, 6), (10, 12), (24, 32), (32, 36),
                           (42, 46), (50, 52), (64, 72), (72, 76)]
     assert (runs.length, runs.touched, runs.dense) == (80, 36, False)
     assert list(whole_array(40, pixel_bytes=2, planes=2, piece_bytes=16)) == \
         [(0, 16), (16, 32), (32, 40), (40, 56), (56, 72), (72, 80)]
-    assert list(touched_runs(np.zeros(5, bool), 1)) == []
+    assert list(touched_runs(np.zeros(0, np.int64), 5, 1)) == []
 
 
 def holes_supported(folder: Path) -> bool:

@@ -187,16 +187,16 @@ def pixeldq_part(path: Path, header: fits.Header, existing: fitsio.HDU | None,
     """Return the output part of PIXELDQ: ``mask``, or ``mask`` ORed into ``existing``."""
     if existing is None:
         return NewHDU(header, pixeldq_chunks(mask))
-    flat = np.ravel(mask)
+    planes = patches.MaskPlanes.of(mask)
     top_bit = np.uint32(1 << 31)
 
     def merge(buffer: np.ndarray, start: int) -> None:
         stored = buffer.view(">u4")
         values = stored ^ top_bit  # the unsigned offset (BZERO) undone
-        core.merge_pixeldq(values, flat[start // 4:start // 4 + values.size])
+        core.merge_pixeldq(values, planes.flat[start // 4:start // 4 + values.size])
         np.bitwise_xor(values, top_bit, out=stored)
 
-    runs = patches.touched_runs(flat != 0, 4)
+    runs = patches.touched_runs(planes.flagged_pixels, planes.flat.size, 4)
     return or_part(path, header, existing, runs, patches.whole_array(runs.length, 4), merge,
                    in_place)
 

@@ -110,14 +110,14 @@ class JwstRamp(RampFile):
         pixeldq = pixeldq_part(self.path, fitsio.image_header(PIXELDQ, self.image_shape,
                                                                np.uint32),
                                self.pixeldq, mask, in_place)
-        return pixeldq, self._groupdq_part(core.do_not_use_plane(mask), in_place)
+        return pixeldq, self._groupdq_part(patches.MaskPlanes.of(mask), in_place)
 
-    def _groupdq_part(self, dnu_plane: np.ndarray, in_place: bool) -> PatchedHDU:
+    def _groupdq_part(self, mask: patches.MaskPlanes, in_place: bool) -> PatchedHDU:
         """GROUPDQ: DO_NOT_USE ORed into every plane; a new one is a hole but for its runs."""
         header = fitsio.image_header(GROUPDQ, self.sci_shape, np.uint8)
-        flat = np.ravel(dnu_plane)
+        flat = mask.dnu
         planes = self.sci_shape[0] * self.sci_shape[1]
-        runs = patches.touched_runs(flat != 0, 1, planes)
+        runs = patches.touched_runs(mask.dnu_pixels, flat.size, 1, planes)
         if self.groupdq is None:
             def created() -> Iterator[tuple[int, np.ndarray]]:
                 for start, stop in runs:

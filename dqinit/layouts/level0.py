@@ -118,7 +118,7 @@ class Level0Ramp(RampFile):
         new_arrays = {}
         if mask is not None:
             # An existing array keeps its header (EXTVER, comments); its type was checked.
-            new_arrays[DQ] = self._dq_part(core.do_not_use_plane(mask), in_place)
+            new_arrays[DQ] = self._dq_part(patches.MaskPlanes.of(mask), in_place)
             new_arrays[PIXELDQ] = pixeldq_part(
                 self.path, self._header_of(self.pixeldq, PIXELDQ, self.image_shape, np.uint32),
                 self.pixeldq, mask, in_place)
@@ -144,14 +144,14 @@ class Level0Ramp(RampFile):
     def _header_of(hdu, name: str, shape, dtype):
         return hdu.header if hdu is not None else fitsio.image_header(name, shape, dtype)
 
-    def _dq_part(self, dnu_plane: np.ndarray, in_place: bool) -> NewHDU | PatchedHDU:
+    def _dq_part(self, mask: patches.MaskPlanes, in_place: bool) -> NewHDU | PatchedHDU:
         """DQ: DO_NOT_USE ORed into every group and read (a new DQ is streamed)."""
         header = self._header_of(self.dq, DQ, self.data.shape, np.uint16)
+        flat = mask.dnu
         if self.dq is None:
-            return NewHDU(header, self._created_dq_chunks(dnu_plane))
+            return NewHDU(header, self._created_dq_chunks(flat.reshape(self.image_shape)))
         _, _, ngroups, nreads = self.data.shape
         pixel_bytes = 2 * ngroups * nreads
-        flat = np.ravel(dnu_plane)
 
         def merge(buffer: np.ndarray, start: int) -> None:
             # DO_NOT_USE is bit 0 and the unsigned offset (BZERO) only flips the top bit,
@@ -160,7 +160,7 @@ class Level0Ramp(RampFile):
             first = start // pixel_bytes
             core.merge_read_dq(stored, flat[first:first + stored.shape[1]][None, :])
 
-        runs = patches.touched_runs(flat != 0, pixel_bytes)
+        runs = patches.touched_runs(mask.dnu_pixels, flat.size, pixel_bytes)
         return or_part(self.path, header, self.dq, runs,
                        patches.whole_array(runs.length, pixel_bytes), merge, in_place)
 

@@ -15,12 +15,14 @@ in pieces, and pieces of zero bytes are still left as holes.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
+from dqinit import core
 from dqinit.layouts import hdus as fitsio
 
 #: Touched bytes closer than this are one run: fewer calls, and a hole shorter than a
@@ -60,14 +62,17 @@ class Runs:
         return zip(self.starts.tolist(), self.stops.tolist(), strict=True)
 
 
-def touched_runs(touched: np.ndarray, pixel_bytes: int, planes: int = 1,
+def touched_runs(pixels: np.ndarray, plane_pixels: int, pixel_bytes: int, planes: int = 1,
                  gap_bytes: int = GAP_BYTES, piece_bytes: int = PIECE_BYTES) -> Runs:
-    """Return the byte runs of the pixels where ``touched`` is true, in every plane.
+    """Return the byte runs of the touched pixels, in every plane.
 
     Parameters
     ----------
-    touched : numpy.ndarray of bool
-        One plane's pixels, in file order (flattened C order).
+    pixels : numpy.ndarray of int
+        Sorted indices of the touched pixels of one plane, in file order (flattened C
+        order), as `numpy.flatnonzero` gives them.
+    plane_pixels : int
+        Pixels in one plane.
     pixel_bytes : int
         Stored bytes per pixel in one plane (GROUPDQ 1; level-0 DQ 2 x ngroups x nreads).
     planes : int
@@ -76,15 +81,14 @@ def touched_runs(touched: np.ndarray, pixel_bytes: int, planes: int = 1,
     gap_bytes, piece_bytes : int
         Runs closer than ``gap_bytes`` are merged; longer than ``piece_bytes`` are cut.
     """
-    flagged = np.flatnonzero(np.ravel(touched))
-    plane_bytes = np.ravel(touched).size * pixel_bytes
-    if flagged.size == 0:
+    plane_bytes = plane_pixels * pixel_bytes
+    if pixels.size == 0:
         empty = np.zeros(0, np.int64)
         return Runs(empty, empty, plane_bytes * planes)
     gap = max(1, gap_bytes // pixel_bytes)
-    breaks = np.flatnonzero(np.diff(flagged) > gap)
-    first = np.concatenate(([flagged[0]], flagged[breaks + 1])).astype(np.int64)
-    last = np.concatenate((flagged[breaks], [flagged[-1]])).astype(np.int64) + 1
+    breaks = np.flatnonzero(np.diff(pixels) > gap)
+    first = np.concatenate(([pixels[0]], pixels[breaks + 1])).astype(np.int64)
+    last = np.concatenate((pixels[breaks], [pixels[-1]])).astype(np.int64) + 1
     piece = max(1, piece_bytes // pixel_bytes)
     counts = -(-(last - first) // piece)
     within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -144,3 +148,37 @@ def merged_runs(path, old: fitsio.HDU | None, runs: Runs, merge: Merge,
     finally:
         if handle is not None:
             os.close(handle)
+
+
+class MaskPlanes:
+    """What the writers derive from one science mask, computed once while files share it.
+
+    In a batch every ramp of one geometry gets the same mask object from the step, so its
+    DO_NOT_USE plane and the indices of its flagged pixels are derived for the first file
+    only (`of`).
+    """
+
+    _last: MaskPlanes | None = None
+
+    def __init__(self, mask: np.ndarray):
+        self.mask = mask  # held, so that ``is`` below can never match a new array
+        self.flat = np.ravel(mask)
+        self.dnu = np.ravel(core.do_not_use_plane(mask))
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> MaskPlanes:
+        """Return the planes of ``mask``: the last ones if it is the same array."""
+        last = cls._last
+        if last is None or last.mask is not mask:
+            last = cls._last = cls(mask)
+        return last
+
+    @functools.cached_property
+    def dnu_pixels(self) -> np.ndarray:
+        """Indices of the pixels that get DO_NOT_USE."""
+        return np.flatnonzero(self.dnu != 0)
+
+    @functools.cached_property
+    def flagged_pixels(self) -> np.ndarray:
+        """Indices of the pixels with any flag."""
+        return np.flatnonzero(self.flat != 0)
