@@ -109,12 +109,9 @@ def scan(path: str | os.PathLike, error: type[Exception] = ReferenceFileError
     try:
         with open(path, "rb") as stream:
             size = os.fstat(stream.fileno()).st_size
-            start = stream.read(BLOCK)
-            if not start.startswith(b"SIMPLE  =") or len(start) < BLOCK:
-                why = "the file is empty" if not start else \
-                    "it does not start with a SIMPLE card" if not start.startswith(b"SIMPLE") \
-                    else f"{len(start)} bytes, less than one {BLOCK}-byte FITS block"
-                raise error(f"{path}: cannot be read as FITS ({why})")
+            why_not = _why_not_fits(stream.read(BLOCK))
+            if why_not:
+                raise error(f"{path}: cannot be read as FITS ({why_not})")
             offset = 0
             while offset < size:
                 if hdus and not _starts_an_extension(stream, offset):
@@ -211,6 +208,16 @@ def read_integer_image(path: str | os.PathLike, hdu: HDUHeader, dtype: np.dtype,
 
 
 # -- header blocks -------------------------------------------------------------------------
+def _why_not_fits(first_block: bytes) -> str | None:
+    if not first_block:
+        return "the file is empty"
+    if not first_block.startswith(b"SIMPLE  ="):
+        return "it does not start with a SIMPLE card"
+    if len(first_block) < BLOCK:
+        return f"{len(first_block)} bytes, less than one {BLOCK}-byte FITS block"
+    return None
+
+
 def _starts_an_extension(stream, offset: int) -> bool:
     stream.seek(offset)
     return stream.read(8) == b"XTENSION"
