@@ -106,6 +106,10 @@ def main() -> None:
                          f"{'met' if pairs.ratio <= 3 else 'NOT met'}"))
             rows.append((f"dqinit run --override-dq, {label} reference, peak RSS",
                          "< 300 MB", f"{pairs.peak_mb:.0f} MB"))
+        floor = median(r.seconds for r in repeated(
+            [BIN / "python", "-c", "import numpy, astropy.io.fits"], REPEATS))
+        rows.append(("start-up floor: python -c 'import numpy, astropy.io.fits'", "",
+                     f"{floor:.3f} s = {floor / ours.cp_seconds:.2f}x cp"))
         lookup = paired_with_cp([BIN / "dqinit", "run", ramp, "--crds-path", cache.root,
                                  "-o", output, "-j", "1"], ramp, [output], REPEATS)
         rows.append(("dqinit run, reference by CRDS lookup", "<= 4x cp",
