@@ -107,3 +107,17 @@ def test_scheduler_without_dask_says_how_to_install_it(night, tmp_path):
     assert completed.returncode == 2
     assert completed.stderr == \
         "dqinit: error: Dask is not installed: pip install 'ligeriri-dq[dask]'\n"
+
+
+def test_two_small_inputs_without_workers_run_in_this_process(night, tmp_path):
+    from dqinit.parallel import RunSettings, worker_step
+
+    cache, ramps, _ = night
+    worker_step(RunSettings(crds_path=str(tmp_path / "other")))  # forget earlier runs' step
+    result = invoke(*ramps[:2], "--crds-path", cache.root, "--output-dir", tmp_path)
+    assert result.exit_code == 0
+    assert result.output.count("COMPLETE reference=crds://iris_dq_0001.fits") == 2
+    # issue 14: a pool took 5.7 s for two small files; serially the reference is loaded
+    # here, in this process's step
+    settings = RunSettings(crds_path=cache.root).pinned()
+    assert len(worker_step(settings)._masks) == 1

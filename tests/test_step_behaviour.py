@@ -239,3 +239,15 @@ def test_cli_output_takes_one_input(cache, tmp_path):
     result = CliRunner().invoke(app, ["run", str(one), str(two), "-o", str(tmp_path / "o.fits"),
                                       "--crds-path", str(cache.root)])
     assert result.exit_code == 2 and "--output takes one input" in result.output
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "subarray view", "big-endian", "int64"])
+def test_the_do_not_use_plane_is_bit_0_of_each_value_however_the_mask_is_stored(layout):
+    from dqinit.core import do_not_use_plane
+
+    values = np.arange(64 * 48, dtype=np.uint32).reshape(64, 48) * np.uint32(2654435761)
+    mask = {"contiguous": values, "subarray view": values[5:40, 3:33],
+            "big-endian": values.astype(">u4"), "int64": values.astype(np.int64)}[layout]
+    plane = do_not_use_plane(mask)
+    assert plane.dtype == np.uint8 and plane.shape == mask.shape
+    assert np.array_equal(plane, (np.asarray(mask) & 1).astype(np.uint8))
