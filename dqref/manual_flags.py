@@ -29,12 +29,12 @@ import os
 import re
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from dqref import flags
 from dqref.errors import ManualFlagsError, UnknownFlagError
+from dqref.fitsfile import regular_file
 
 #: The columns jwst_reffiles' ``manual_flags`` reads by name.
 COLUMNS = ("x", "y", "flag")
@@ -113,9 +113,10 @@ def read_manual_flags(path: str | os.PathLike, shape: tuple[int, int]) -> list[M
     Raises
     ------
     ManualFlagsError
-        The file cannot be read, or `parse_manual_flags` refuses its text.
+        The file is missing or not a regular file (a FIFO, a device), cannot be read, or
+        `parse_manual_flags` refuses its text.
     """
-    path = Path(path)
+    path = regular_file(path, ManualFlagsError)  # a FIFO or device would block the read
     try:
         text = path.read_text()
     except OSError as error:

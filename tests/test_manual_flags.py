@@ -123,7 +123,7 @@ def test_read_manual_flags_parses_a_file(tmp_path):
 
 
 def test_a_missing_flag_file_is_a_manual_flags_error(tmp_path):
-    with pytest.raises(ManualFlagsError, match="cannot read manual flags"):
+    with pytest.raises(ManualFlagsError, match="absent.txt: no such file"):
         read_manual_flags(tmp_path / "absent.txt", SHAPE)
 
 
@@ -250,3 +250,19 @@ def test_create_reference_loads_the_shipped_file(tmp_path):
     model = create_reference("LIGER", "IMG", flag_file)
     assert np.count_nonzero(model.dq) == 2 * model.shape[0]
     assert set(np.unique(model.dq[:, 384:386])) == {UNRELIABLE_SLOPE}
+
+
+def test_a_fifo_as_flag_list_is_refused_without_blocking(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "flags.txt"
+    os.mkfifo(fifo)
+    completed = subprocess.run(
+        [sys.executable, "-m", "dqref.cli", "create", str(tmp_path / "out.fits"), "-i", "IRIS",
+         "-d", "IMG1", "--flags", str(fifo)], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2
+    assert completed.stderr == f"dqref: error: {fifo}: not a regular file\n"
+    assert not (tmp_path / "out.fits").exists()
+
