@@ -8,6 +8,10 @@ is installed. Everything else in dqref talks to the small API below: loading and
 mappings, crds checksums, best references, the ``server_config`` file, and the reference
 checks other packages register. ``tests/test_crds_adapter.py`` pins every crds behaviour we
 rely on; pyproject.toml bounds crds to the tested series.
+
+Importing this module imports no crds (``import crds`` costs most of a second): each
+function imports what it uses, and `read_server_config` / `operational_context` need none,
+so ``dqref cache list`` with a valid rules index never loads crds.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import datetime
+import functools
 import importlib
 import importlib.metadata
 import logging
@@ -28,9 +33,6 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-import crds
-from crds.core import exceptions, rmap, utils
-
 OBSERVATORY = "ligeriri"
 REFTYPE = "dq"
 #: The entry point group of reference checks (``check(model, path) -> list[Finding]``).
@@ -39,13 +41,36 @@ CHECKS_GROUP = "ligeriri_dq.reference_checks"
 SUBDIR_MODE = "instrument"
 _environment_lock = threading.RLock()
 
-#: crds raises these for malformed, unparsable or tampered mappings.
-MappingError = exceptions.MappingError
-ChecksumError = exceptions.ChecksumError
+#: crds's exception classes this module lends its callers (``crds_adapter.MappingError``),
+#: resolved on first use (`__getattr__`) so that importing this module imports no crds:
+#: crds raises them for malformed, unparsable or tampered mappings.
+_CRDS_EXCEPTIONS = ("MappingError", "ChecksumError")
 #: Characters a file name in the cache may use (crds's names and the team's fit in these).
 _SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,200}")
-_CLASSES = {".pmap": rmap.PipelineContext, ".imap": rmap.InstrumentContext,
-            ".rmap": rmap.ReferenceMapping}
+_CLASS_NAMES = {".pmap": "PipelineContext", ".imap": "InstrumentContext",
+                ".rmap": "ReferenceMapping"}
+
+
+def __getattr__(name: str):
+    """Lend crds's ``MappingError`` and ``ChecksumError``, importing crds only then."""
+    if name in _CRDS_EXCEPTIONS:
+        from crds.core import exceptions
+
+        return getattr(exceptions, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _mapping_class(name: str):
+    """Return crds's class for a mapping file name (``.pmap``, ``.imap`` or ``.rmap``)."""
+    from crds.core import rmap
+
+    return getattr(rmap, _CLASS_NAMES[os.path.splitext(name)[1]])
+
+
+@functools.cache
+def crds_version() -> str:
+    """Return the installed crds's version, from its metadata (crds is not imported)."""
+    return importlib.metadata.version("crds")
 
 
 def install_observatory():
@@ -58,6 +83,8 @@ def install_observatory():
 
     fresh = "crds.ligeriri" not in sys.modules
     _ligeriri_crds_hook.install()
+    from crds.core import utils
+
     package = importlib.import_module("crds.ligeriri")
     if fresh:
         utils.clear_function_caches()
@@ -83,6 +110,8 @@ def file_properties(name: str) -> tuple[str, str]:
     ValueError
         crds's observatory rules do not accept the name.
     """
+    from crds.core import exceptions, utils
+
     if not isinstance(name, str) or not _SAFE_FILE_NAME.fullmatch(name):
         raise ValueError(f"{name!r} is not a ligeriri reference or mapping name (letters, "
                          "digits, '_', '-' and '.' only)")
@@ -100,7 +129,7 @@ def with_checksum(text: str, name: str) -> str:
     so ``crds checksum`` of a mapping we wrote changes nothing.
     """
     install_observatory()
-    mapping = _CLASSES[os.path.splitext(name)[1]].from_string(text, name, ignore_checksum=True)
+    mapping = _mapping_class(name).from_string(text, name, ignore_checksum=True)
     with tempfile.TemporaryDirectory(prefix="dqref-mapping-") as folder:
         path = os.path.join(folder, name)
         mapping.rewrite_checksum(path)
@@ -128,9 +157,11 @@ def parse_mapping(text: str, name: str):
     MappingError, ChecksumError
         crds refused the text.
     """
+    from crds.core import rmap
+
     install_observatory()
     with _crds_exceptions_as_mapping_errors(name):
-        mapping = _CLASSES[os.path.splitext(name)[1]].from_string(text, name)
+        mapping = _mapping_class(name).from_string(text, name)
     if isinstance(mapping, rmap.ReferenceMapping):
         with _crds_exceptions_as_mapping_errors(name):
             mapping.validate()
@@ -146,8 +177,10 @@ def load_context(mapping_dir: str | os.PathLike, context: str):
         Fully loaded (all imaps and rmaps read now, not lazily).
     """
     install_observatory()
+    from crds.core import exceptions, rmap
+
     if not context.endswith(".pmap"):
-        raise MappingError(f"{context}: not a pipeline context (.pmap)")
+        raise exceptions.MappingError(f"{context}: not a pipeline context (.pmap)")
     with _crds_exceptions_as_mapping_errors(context):
         pipeline = rmap.load_mapping(context, path=os.fspath(mapping_dir))
         pipeline.force_load()
@@ -166,7 +199,9 @@ def read_mapping_text(path: str | os.PathLike) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise MappingError(_not_utf8(path, error)) from None
+        from crds.core import exceptions
+
+        raise exceptions.MappingError(_not_utf8(path, error)) from None
 
 
 def best_reference(pipeline, header: Mapping[str, object]) -> str:
@@ -185,6 +220,8 @@ def best_reference(pipeline, header: Mapping[str, object]) -> str:
     str
         The reference basename, or crds's ``"NOT FOUND ..."`` text when no rule applies.
     """
+    from crds.core import utils
+
     # the same steps as crds's hv_best_references (getrecommendations, stpipe): condition,
     # then minimize_header, which calls our locate.fits_to_parkeys (synonyms, observation
     # start, canonical detector names)
@@ -319,6 +356,8 @@ def crds_environment(cache_path: str | os.PathLike) -> Iterator[None]:
     CRDS_PATH, CRDS_MODE=local, CRDS_OBSERVATORY and a serverless CRDS_SERVER_URL, clears
     the memo, and restores everything afterwards.
     """
+    from crds.core import utils
+
     install_observatory()
     settings = {
         "CRDS_PATH": os.fspath(cache_path),
@@ -349,6 +388,8 @@ def getrecommendations(cache_path: str | os.PathLike, header: Mapping[str, objec
     reftypes=['dq'], observatory='ligeriri')``); `LocalCache.bestref` uses the faster
     `best_reference` on a loaded context, and the tests check that both agree.
     """
+    import crds
+
     with crds_environment(cache_path):
         result = crds.getrecommendations(dict(header), reftypes=[REFTYPE], context=context,
                                          observatory=OBSERVATORY)
@@ -414,14 +455,18 @@ def certify_mappings(cache_path: str | os.PathLike, paths: Iterable[str | os.Pat
 
 @contextlib.contextmanager
 def _crds_exceptions_as_mapping_errors(name: str) -> Iterator[None]:
+    from crds.core import exceptions
+
     try:
         yield
     except UnicodeDecodeError as error:
-        raise MappingError(_not_utf8(_file_crds_was_reading(error) or name, error)) from None
+        path = _file_crds_was_reading(error) or name
+        raise exceptions.MappingError(_not_utf8(path, error)) from None
     except (exceptions.CrdsError, AssertionError, SyntaxError, KeyError, OSError) as error:
-        if isinstance(error, MappingError | ChecksumError | FileNotFoundError):
+        if isinstance(error, exceptions.MappingError | exceptions.ChecksumError |
+                      FileNotFoundError):
             raise
-        raise MappingError(f"{name}: {error}") from error
+        raise exceptions.MappingError(f"{name}: {error}") from error
 
 
 def _not_utf8(path, error: UnicodeDecodeError) -> str:
@@ -451,6 +496,8 @@ def read_mapping_leniently(path: str | os.PathLike) -> tuple[dict, object]:
     selector comes back as a dict, an rmap's as a crds ReferenceMapping (not loaded
     further). Raises `MappingError` when crds cannot parse it at all.
     """
+    from crds.core import rmap
+
     install_observatory()
     from crds.certify import mapping_parser
 
@@ -471,12 +518,14 @@ def checksum_problem(path: str | os.PathLike) -> str | None:
     The file is parsed by crds with its checksum verified (a context's children are not
     loaded), which is what ``crds checksum --verify`` does.
     """
+    from crds.core import exceptions
+
     install_observatory()
     path = Path(path)
     try:
-        _CLASSES[path.suffix].from_string(read_mapping_text(path), path.name,
-                                          ignore_checksum=False)
-    except ChecksumError as error:
+        _mapping_class(path.name).from_string(read_mapping_text(path), path.name,
+                                              ignore_checksum=False)
+    except exceptions.ChecksumError as error:
         return str(error)
     except (exceptions.CrdsError, AssertionError, SyntaxError, ValueError, KeyError):
         return None  # not a checksum problem; read_mapping_leniently reports it

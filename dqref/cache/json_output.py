@@ -2,8 +2,9 @@
 
 One function per command builds a plain dict; its keys are the stable schema documented in
 docs/cache.md (``tests/test_hostile_cache.py`` checks the real output against the examples
-there). ``schema_version`` changes only when a key changes meaning or goes away; new keys
-may be added without a change.
+there). ``schema_version`` is every command's `dqref.cli_conventions.JSON_SCHEMA_VERSION`:
+it changes only when a key changes meaning or goes away; new keys may be added without a
+change.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dqref.cli_conventions import JSON_SCHEMA_VERSION
+
 if TYPE_CHECKING:
     from dqref.cache.local_cache import BestRef, RemovedFile, RuleEntry, VerifyReport
-
-SCHEMA_VERSION = 1
 
 
 def dumps(document: dict) -> str:
     """Return ``document`` as the printed JSON text, ``schema_version`` first."""
-    return json.dumps({"schema_version": SCHEMA_VERSION, **document}, indent=2)
+    return json.dumps({"schema_version": JSON_SCHEMA_VERSION, **document}, indent=2)
 
 
 def listing(root: Path, context: str, current: bool, rules: Sequence[RuleEntry],

@@ -7,6 +7,8 @@ Layout (as crds expects it for the ``ligeriri`` observatory)::
     <root>/references/ligeriri/iris/iris_dq_0001.fits
     <root>/config/ligeriri/server_config      the current context (crds's own format)
     <root>/config/ligeriri/ref_cache_subdir_mode   "instrument" (read by crds)
+    <root>/.dqref/rules/ligeriri_0002.pmap.json    crds's rules of a context, verified
+                                                   (`dqref.cache.rules_index`; crds ignores it)
 
 Publishing is crash-safe: every file is written under a temporary name and linked into
 place (never overwriting), and the current-context pointer is replaced last, so a crash
@@ -17,6 +19,9 @@ by a file lock. Mappings are immutable once published, so loaded contexts are me
 Hostile folders are refused (`dqref.cache.filesystem`): nothing is written through a link
 that leads outside the cache, a full or read-only disk is one line naming the path, a
 FIFO is never opened, and serials are never reused (`dqref.cache.serials`).
+
+Reading the current context, and the rules of a context whose rules index is valid, imports
+no crds (nor numpy, nor astropy): ``dqref cache list`` is fast. Everything else asks crds.
 """
 
 from __future__ import annotations
@@ -27,14 +32,12 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filelock import FileLock, Timeout
-
 from dqref.atomic import atomic_output, publish_text
-from dqref.cache import crds_adapter, filesystem, mappings
+from dqref.cache import crds_adapter, filesystem, rules_index
 from dqref.cache.errors import (
     CacheError,
     CacheLockError,
@@ -230,6 +233,8 @@ class LocalCache:
         self.config_dir = self.root / "config" / OBSERVATORY
         self._on_publish_step = on_publish_step
         self._contexts: dict[str, object] = {}
+        #: The mapping folder as it was just before crds loaded each memoised context.
+        self._loaded_from: dict[str, rules_index.Snapshot] = {}
 
     # -- layout ---------------------------------------------------------------------
     def reference_dir(self, instrument: str) -> Path:
@@ -332,7 +337,7 @@ class LocalCache:
             if not target.exists():
                 self._publish(target, source.read_text())
         pmap = next(p.name for p in initial if p.name.endswith(".pmap"))
-        crds_adapter.load_context(self.mapping_dir, pmap)
+        self.context(pmap)
         self._write_config_files()
         self._set_current_context(pmap)
         return InitResult(pmap, "created")
@@ -419,15 +424,14 @@ class LocalCache:
 
     def context(self, name: str | None = None):
         """Return the loaded crds pipeline context ``name`` (default: current), memoised."""
-        if name is None:
-            name = self.current_context
-        elif not isinstance(name, str) or not _PMAP_NAME.fullmatch(name):
-            raise CacheError(f"context {name!r} is not a .pmap name")
+        name = self._context_name(name)
         if name not in self._contexts:
             if not (self.mapping_dir / name).is_file():
                 raise CacheError(f"context {name} does not exist in {self.mapping_dir}")
+            before = rules_index.snapshot(self.mapping_dir)
             try:
                 self._contexts[name] = crds_adapter.load_context(self.mapping_dir, name)
+                self._loaded_from[name] = before
             except (crds_adapter.MappingError, crds_adapter.ChecksumError,
                     FileNotFoundError) as error:
                 raise CacheError(f"cannot load context {name}: {_one_line(error)}") from None
@@ -491,9 +495,36 @@ class LocalCache:
         return self.bestref({k: v for k, v in header.items() if k}, context=context,
                             strict=strict)
 
+    def _context_name(self, name: str | None) -> str:
+        """Return ``name``, a checked pmap name, or the current context when None."""
+        if name is None:
+            return self.current_context
+        if not isinstance(name, str) or not _PMAP_NAME.fullmatch(name):
+            raise CacheError(f"context {name!r} is not a .pmap name")
+        return name
+
     def rules(self, context: str | None = None) -> list[RuleEntry]:
-        """Return every rule of a context, instrument by instrument."""
-        pipeline = self.context(context)
+        """Return every rule of a context (default: current), instrument by instrument.
+
+        crds computes them. Its answer is kept in the cache's rules index
+        (`dqref.cache.rules_index`), which later calls read, without crds, for as long as
+        every mapping file the context names keeps its bytes; after any change crds
+        answers again (or raises, as it would have without the index).
+
+        Raises
+        ------
+        CacheError
+            No such context, or it does not load with crds.
+        """
+        name = self._context_name(context)
+        known = rules_index.read(self.root, self.mapping_dir, name, _index_versions())
+        if known is not None:
+            return [RuleEntry(**rule) for rule in known]
+        entries = self._rules_from_crds(self.context(name))
+        self._remember_rules(name, entries)
+        return entries
+
+    def _rules_from_crds(self, pipeline) -> list[RuleEntry]:
         entries = []
         for instrument in INSTRUMENTS:
             try:
@@ -507,6 +538,16 @@ class LocalCache:
                                              reference))
         return entries
 
+    def _remember_rules(self, name: str, entries: Sequence[RuleEntry] | None = None) -> None:
+        """Write crds's rules of loaded context ``name`` into the rules index (best effort)."""
+        pipeline = self.context(name)
+        if entries is None:
+            entries = self._rules_from_crds(pipeline)
+        rules_index.write(self.root, self.mapping_dir, name,
+                          crds_adapter.mapping_names(pipeline),
+                          [asdict(entry) for entry in entries], _index_versions(),
+                          self._loaded_from.get(name, {}))
+
     def references(self) -> list[Path]:
         """Return every reference file on disk."""
         return sorted(p for i in INSTRUMENTS for p in self.reference_dir(i).glob("*")
@@ -518,6 +559,8 @@ class LocalCache:
 
     def current_reference_for(self, model: DQModel) -> Path:
         """Return the reference the current context selects for a reference's own slot."""
+        from dqref.cache import mappings
+
         header = {"INSTRUME": model.meta.name, "DETECTOR": model.meta.detector,
                   "SUBARRAY": model.meta.subarray.name or "FULL"}
         date, time = mappings.rmap_useafter(model.meta.useafter).split()
@@ -557,6 +600,7 @@ class LocalCache:
             nothing is written), `CacheWriteError` (the disk refused: the current context
             is unchanged) and `CacheLockError`.
         """
+        from dqref.cache import mappings
         from dqref.model import DQModel
         from dqref.validation import errors as error_findings
 
@@ -598,6 +642,7 @@ class LocalCache:
     def _publish_mappings(self, pipeline, previous: str, instrument: str,
                           rules: dict, reference: Path) -> AddResult:
         from dqref import __version__
+        from dqref.cache import mappings
 
         derived = f"generated by dqref {__version__} from {previous}"
         rmap_name = self._next_mapping_name(f"{OBSERVATORY}_{instrument}_dq", "rmap")
@@ -639,6 +684,8 @@ class LocalCache:
         ------
         MappingLoadError, FileExistsRefusedError, OutsideCacheError, CacheWriteError
         """
+        from dqref.cache import mappings
+
         mappings.prove(text, name)
         return self._publish(self.mapping_dir / name, text)
 
@@ -666,6 +713,7 @@ class LocalCache:
         text = crds_adapter.server_config_text(pmap, self.contexts(),
                                                "local cache managed by dqref " + __version__)
         self._publish(self._server_config, text, overwrite=True)
+        self._remember_rules(pmap)  # it was just loaded: crds's answer costs nothing more
 
     def _rules_of(self, pipeline, instrument: str) -> dict:
         try:
@@ -698,6 +746,8 @@ class LocalCache:
         The lock is never followed through a link (it could point anywhere), and every
         way of failing to take it is one `CacheLockError` line naming the lock file.
         """
+        from filelock import FileLock, Timeout  # only writers lock: list never pays for it
+
         lock_file = self._lock_file
         filesystem.inside(self.root, self.config_dir)
         if lock_file.is_symlink():
@@ -745,6 +795,7 @@ class LocalCache:
         progress : callable, optional
             ``progress(items, description)`` yielding ``items`` (a progress bar).
         """
+        from dqref.cache import mappings
         from dqref.model import DQModel
         from dqref.validation import errors as error_findings
 
@@ -817,7 +868,8 @@ class LocalCache:
     def leftovers(self) -> list[Path]:
         """Return the temporary files that interrupted writes left in the cache's folders."""
         references = self.root / "references" / OBSERVATORY
-        folders = [self.mapping_dir, self.config_dir, references]
+        folders = [self.mapping_dir, self.config_dir, references,
+                   self.root / rules_index.FOLDER]
         if references.is_dir():
             folders += sorted(p for p in references.iterdir()
                               if p.is_dir() and not p.is_symlink())
@@ -849,6 +901,13 @@ class LocalCache:
                     path.unlink()
                 removed.append(RemovedFile(path, size))
         return removed
+
+
+def _index_versions() -> dict[str, str]:
+    """What an index must have been written under to be read (`rules_index.read`)."""
+    from dqref.cli_conventions import version
+
+    return {"dqref_version": version(), "crds_version": crds_adapter.crds_version()}
 
 
 def _check_names(header: dict, strict: bool) -> None:
