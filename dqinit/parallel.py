@@ -383,8 +383,9 @@ SERIAL_BYTES_PER_SECOND = 1.0e9
 #: imports, each worker's first reference load, the shutdown (measured on 2 cores).
 POOL_START_SECONDS = 1.0
 #: Share of the ideal speed-up a pool reaches: the step copies bytes, and copies share
-#: the memory bus and the page cache's writeback (measured on 2 cores).
-POOL_EFFICIENCY = 0.6
+#: the memory bus and the page cache's writeback (measured 0.15 to 0.5 on 2 cores, where
+#: two cp processes at once copy no faster than one).
+POOL_EFFICIENCY = 0.3
 
 
 def choose_workers(sizes: Sequence[int], cores: int) -> int:

@@ -259,7 +259,7 @@ def test_few_or_small_inputs_run_serially_and_a_pool_only_where_it_pays():
     assert choose_workers([84 * MB] * 10, 2) == 1             # 0.9 s of work: a pool costs more
     assert choose_workers([84 * MB] * 200, 2) == 2            # 18 s of work
     assert choose_workers([84 * MB] * 200, 1) == 1            # one core
-    assert choose_workers([1024 * MB] * 3, 8) == 3            # never more workers than inputs
+    assert choose_workers([4096 * MB] * 3, 8) == 3            # never more workers than inputs
     assert choose_workers([0, 0, 0], 4) == 1                  # unreadable inputs: no work
 
 
