@@ -23,7 +23,7 @@ _load = lazy_attributes(__name__, _EXPORTS, globals())
 
 def __getattr__(name: str):
     if name == "__version__":  # one source: the installed distribution's metadata
-        from dqref.cli_conventions import version
+        from dqref.version import version
 
         return version()
     return _load(name)

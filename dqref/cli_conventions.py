@@ -18,12 +18,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from functools import cache
 
 import typer
 from typer.core import TyperGroup
 
-DISTRIBUTION = "ligeriri-dq"
+from dqref.version import DISTRIBUTION, version  # noqa: F401 (re-exported)
+
 #: Version of the ``--json`` outputs; bumped only when a key changes meaning or goes away.
 JSON_SCHEMA_VERSION = 1
 
@@ -42,18 +42,6 @@ EXIT_CODES = {
                      "read only; one line on stderr says what and where, and no output is "
                      "written",
 }
-
-
-@cache
-def version() -> str:
-    """Return the installed version of the distribution (pyproject.toml is its one source)."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed_version
-
-    try:
-        return installed_version(DISTRIBUTION)
-    except PackageNotFoundError:  # a source tree on sys.path, never installed
-        return "0+unknown"
 
 
 def _usage_error_class() -> type[Exception]:

@@ -125,7 +125,7 @@ def test_create_with_an_impossible_useafter_is_refused(tmp_path):
 def test_create_with_a_missing_flag_file_is_a_user_error(tmp_path):
     result = runner.invoke(app, ["create", str(tmp_path / "x.fits"), "-i", "IRIS", "-d", "IRIS1",
                                  "--flags", str(tmp_path / "absent.txt")])
-    assert_one_line_user_error(result, "absent.txt", "cannot read manual flags")
+    assert_one_line_user_error(result, "absent.txt", "no such file")
 
 
 def test_create_with_a_non_ascii_author_is_a_user_error(tmp_path):

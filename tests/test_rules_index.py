@@ -25,7 +25,7 @@ from dqref.atomic import temporary_sibling
 from dqref.cache import crds_adapter, rules_index
 from dqref.cache.cli import app
 from dqref.cache.local_cache import LocalCache, RuleEntry
-from dqref.cli_conventions import version
+from dqref.version import version
 
 runner = CliRunner()
 SUB64 = ("SUB64", 1, 1, 64)

@@ -905,7 +905,7 @@ class LocalCache:
 
 def _index_versions() -> dict[str, str]:
     """What an index must have been written under to be read (`rules_index.read`)."""
-    from dqref.cli_conventions import version
+    from dqref.version import version
 
     return {"dqref_version": version(), "crds_version": crds_adapter.crds_version()}
 
