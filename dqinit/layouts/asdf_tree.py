@@ -53,7 +53,8 @@ def read_tree(path, hdu) -> dict:
                     if key not in _WRITER_NODES}
     except Exception as error:  # asdf raises many kinds for a damaged tree
         raise RampFormatError(f"{path}: the {EXTENSION} extension holds no readable ASDF "
-                              f"tree ({type(error).__name__}: {error})") from None
+                              f"tree ({type(error).__name__}: {' '.join(str(error).split())})"
+                              ) from None  # a YAML parser's message spans several lines
 
 
 def set_path(tree: dict, dotted: str, value) -> None:

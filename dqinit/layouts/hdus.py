@@ -10,7 +10,6 @@ and that the data it declares lies inside the file.
 from __future__ import annotations
 
 import os
-import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from dqinit.errors import RampFormatError
+from dqref import fitsfile
 
 BLOCK = 2880
 IMAGE, COMPRESSED, TABLE = "image", "compressed", "table"
@@ -60,18 +60,10 @@ class HDU:
 def regular_file(path: str | os.PathLike) -> Path:
     """Return ``path`` if it is an existing regular file (after links), else raise.
 
-    A FIFO or a device would block or never end, so they are refused up front.
+    A FIFO or a device would block or never end, so they are refused up front (the one
+    rule of `dqref.fitsfile.regular_file`, raising RampFormatError here).
     """
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise RampFormatError(f"{path}: no such file") from None
-    except OSError as error:
-        raise RampFormatError(f"{path}: cannot be read ({error.strerror})") from None
-    if not stat.S_ISREG(mode):
-        raise RampFormatError(f"{path}: not a regular file")
-    return path
+    return fitsfile.regular_file(path, RampFormatError)
 
 
 def scan(path: str | os.PathLike) -> list[HDU]:
@@ -83,6 +75,9 @@ def scan(path: str | os.PathLike) -> list[HDU]:
         Not a regular file, not FITS, or an HDU whose data run past the end of the file.
     """
     path = regular_file(path)
+    # every header checked by the one reader before astropy sees the file: printable cards,
+    # SIMPLE/XTENSION, BITPIX, NAXIS <= 999, each HDU's declared data inside the file
+    fitsfile.scan(path, RampFormatError)
     size = path.stat().st_size
     hdus = []
     try:
