@@ -68,6 +68,12 @@ class HDUHeader:
         return f"HDU {self.index} ({self.name})" if self.name else f"HDU {self.index}"
 
 
+#: What a path that is not a regular file is, for the message.
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
 def regular_file(path: str | os.PathLike, error: type[Exception] = ReferenceFileError) -> Path:
     """Return ``path`` if it names an existing regular file (links followed), else raise.
 
@@ -76,7 +82,7 @@ def regular_file(path: str | os.PathLike, error: type[Exception] = ReferenceFile
     Raises
     ------
     error
-        ``path: no such file``, ``path: not a regular file`` or ``path: cannot be read
+        ``path: no such file``, ``path: not a regular file (a FIFO)`` or ``path: cannot be read
         (reason)`` (a link loop, a directory not searchable, ...).
     """
     path = Path(path)
@@ -87,7 +93,8 @@ def regular_file(path: str | os.PathLike, error: type[Exception] = ReferenceFile
     except OSError as failure:
         raise error(f"{path}: cannot be read ({failure.strerror or failure})") from None
     if not stat.S_ISREG(mode):
-        raise error(f"{path}: not a regular file")
+        kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+        raise error(f"{path}: not a regular file ({kind})")
     return path
 
 

@@ -263,6 +263,6 @@ def test_a_fifo_as_flag_list_is_refused_without_blocking(tmp_path):
         [sys.executable, "-m", "dqref.cli", "create", str(tmp_path / "out.fits"), "-i", "IRIS",
          "-d", "IMG1", "--flags", str(fifo)], capture_output=True, text=True, timeout=60)
     assert completed.returncode == 2
-    assert completed.stderr == f"dqref: error: {fifo}: not a regular file\n"
+    assert completed.stderr == f"dqref: error: {fifo}: not a regular file (a FIFO)\n"
     assert not (tmp_path / "out.fits").exists()
 

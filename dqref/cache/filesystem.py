@@ -22,30 +22,20 @@ from dqref.atomic import temporary_target
 from dqref.cache.errors import CacheWriteError, NotARegularFileError, OutsideCacheError
 from dqref.errors import DQRefError
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
-
 
 def regular_file(path: str | os.PathLike) -> Path:
     """Return ``path`` if it is an existing regular file (links are followed), else raise.
+
+    The one rule of `dqref.fitsfile.regular_file`; nothing is opened.
 
     Raises
     ------
     NotARegularFileError
         Missing, unreadable, or a FIFO, device, socket or directory; the message says which.
     """
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise NotARegularFileError(f"{path}: no such file") from None
-    except OSError as error:
-        raise NotARegularFileError(f"{path}: cannot be read ({error.strerror})") from None
-    if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _KINDS if test(mode)), "not a file")
-        raise NotARegularFileError(f"{path}: not a regular file ({kind})")
-    return path
+    from dqref import fitsfile  # numpy and astropy: only when a user's file is read
+
+    return fitsfile.regular_file(path, NotARegularFileError)
 
 
 def inside(root: Path, path: str | os.PathLike) -> Path:
