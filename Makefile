@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint docs bench clean-demo
+.PHONY: demo test test-lower lint docs bench clean-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# the declared lower bounds (pyproject.toml) tested: a fresh venv with every direct
+# dependency at its floor (scripts/lower-bounds.txt), then the whole suite; by hand, ~7 min
+test-lower:
+	scripts/test_lower_bounds.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
