@@ -350,7 +350,7 @@ def test_crds_certify_of_a_reference_calls_project_check_with_the_rmap(registere
 
     cache, references = registered_cache
     with crds_adapter.crds_environment(cache.root):
-        errors = CertifyScript(f"crds.certify {references[0].reference}")()
+        errors = CertifyScript(f"crds.certify --check-rmap-updates {references[0].reference}")()
     assert errors == 0
     for hook in ("get_file_properties", "project_check", "reference_keys_to_dataset_keys",
                  "condition_matching_header"):

@@ -94,7 +94,7 @@ def test_crds_certify_of_our_mappings_has_no_errors(dqref_cache):
 
 def test_crds_certify_of_a_reference_made_by_dqref_create_has_no_errors(dqref_cache):
     folder, cache = dqref_cache
-    result = run(cache, "certify", str(folder / "mask.fits"), cwd=folder)
+    result = run(cache, "certify", "--check-rmap-updates", str(folder / "mask.fits"), cwd=folder)
     assert result.returncode == 0, log_of(result)
     assert "0 errors" in log_of(result), log_of(result)
     assert "Inserting mask.fits into 'ligeriri_iris_dq_0001.rmap'" in log_of(result)
