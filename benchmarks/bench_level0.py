@@ -16,22 +16,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bench_step import IN_PLACE_STEP, REPEATS, references
+from bench_step import IN_PLACE_STEP, REPEATS, references_and_cache
 from report import report
 from timing import BIN, load, median, paired_with_cp, repeated, run
 
 
 def main() -> None:
     from dqinit.simulate import level0_header, write_level0_ramp
-    from dqref.cache.local_cache import LocalCache
 
     rows = [("machine at start", "", load())]
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="bench_level0_") as folder:
         root = Path(folder)
-        refs = references(root)
-        cache = LocalCache(root / "cache")
-        cache.init()
-        cache.add(refs["sparse"])
+        refs, cache = references_and_cache(root)
         ramp = write_level0_ramp(root / "big_lvl0.fits", level0_header(), ngroups=10,
                                  nreads=2)
         output = root / "big_lvl0_dqinit.fits"

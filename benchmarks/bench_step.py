@@ -58,6 +58,17 @@ def references(root: Path) -> dict[str, Path]:
     return {"sparse": root / "sparse_ref.fits", "crowded": root / "crowded_ref.fits"}
 
 
+def references_and_cache(root: Path):
+    """`references` and a cache under ``root`` with the sparse one registered."""
+    from dqref.cache.local_cache import LocalCache
+
+    refs = references(root)
+    cache = LocalCache(root / "cache")
+    cache.init()
+    cache.add(refs["sparse"])
+    return refs, cache
+
+
 def in_place_rows(ramp: Path, reference: Path, root: Path, label: str) -> list[tuple]:
     """--in-place on a copy that has both DQ arrays (zeros): the step and the command."""
     target = root / f"in_place_{label}.fits"
@@ -82,15 +93,11 @@ def in_place_rows(ramp: Path, reference: Path, root: Path, label: str) -> list[t
 
 def main() -> None:
     from dqinit.simulate import ramp_header, write_raw_ramp
-    from dqref.cache.local_cache import LocalCache
 
     rows = [("machine at start", "", load())]
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="bench_step_") as folder:
         root = Path(folder)
-        refs = references(root)
-        cache = LocalCache(root / "cache")
-        cache.init()
-        cache.add(refs["sparse"])
+        refs, cache = references_and_cache(root)
         ramp = write_raw_ramp(root / "big_uncal.fits", ramp_header(), nints=1, ngroups=10)
         output = root / "big_dqinit.fits"
         size = ramp.stat().st_size / 1e6
