@@ -551,10 +551,13 @@ def _run_dask(function: Callable[..., Record], tasks: dict[int, Task], scheduler
     """Run tasks on a Dask cluster: a new LocalCluster (``"local"``) or a scheduler address.
 
     Dask itself reruns the tasks of a worker that died elsewhere, and gives up on a task
-    that kills several (``distributed.scheduler.allowed-failures``): that file is FAILED.
+    that was on several dying workers (``distributed.scheduler.allowed-failures``). An
+    innocent task queued behind the culprit shares those deaths, so every task Dask gave
+    up on is run again alone, after the others: only one that kills a worker on its own is
+    FAILED.
     """
     try:
-        from distributed import Client, KilledWorker, LocalCluster, as_completed
+        from distributed import Client, LocalCluster
     except ImportError:
         raise DaskMissingError(DASK_HINT) from None
     cluster = client = None
@@ -570,17 +573,11 @@ def _run_dask(function: Callable[..., Record], tasks: dict[int, Task], scheduler
         except (OSError, ValueError) as error:
             raise ParallelError(f"cannot reach the Dask scheduler {scheduler}: "
                                 f"{' '.join(str(error).split())}") from None
-        futures = {client.submit(function, *_absolute(task), pure=False): index
-                   for index, task in tasks.items()}
-        for future in as_completed(futures):
-            index = futures[future]
-            try:
-                records[index] = {**future.result(), "input": tasks[index].path}
-            except KilledWorker:
+        suspects = _dask_pass(client, function, tasks, list(tasks), records, notify)
+        for index in suspects:
+            if _dask_pass(client, function, tasks, [index], records, notify):
                 records[index] = failed_record(tasks[index].path, WORKER_DIED)
-            except Exception as error:  # noqa: BLE001 - e.g. an argument that won't pickle
-                records[index] = failed_record(tasks[index].path, _error_line(error))
-            notify(records[index])
+                notify(records[index])
     finally:
         if client is not None:
             client.close()
@@ -590,6 +587,30 @@ def _run_dask(function: Callable[..., Record], tasks: dict[int, Task], scheduler
     # elsewhere) left its temporary file behind.
     _remove_temporaries(output_target(task.path, task.settings) for task in tasks.values())
     return records
+
+
+def _dask_pass(client, function: Callable[..., Record], tasks: dict[int, Task],
+               indices: list[int], records: dict[int, Record], notify: Notify) -> list[int]:
+    """Run these tasks on the cluster; return those Dask gave up on (`KilledWorker`).
+
+    Every other task's record is stored and notified.
+    """
+    from distributed import KilledWorker, as_completed
+
+    futures = {client.submit(function, *_absolute(tasks[index]), pure=False): index
+               for index in indices}
+    suspects = []
+    for future in as_completed(futures):
+        index = futures[future]
+        try:
+            records[index] = {**future.result(), "input": tasks[index].path}
+        except KilledWorker:
+            suspects.append(index)
+            continue
+        except Exception as error:  # noqa: BLE001 - e.g. an argument that won't pickle
+            records[index] = failed_record(tasks[index].path, _error_line(error))
+        notify(records[index])
+    return sorted(suspects)
 
 
 def _absolute(task: Task) -> Task:

@@ -226,12 +226,14 @@ def test_a_dask_worker_that_dies_fails_only_the_file_that_killed_it(workload, tm
     cache, paths = workload
     settings = RunSettings(crds_path=cache.root, output_dir=tmp_path).pinned()
     tasks, _ = parallel.plan(paths[:6], settings)
-    # Dask gives up on a task after it killed 3 workers (default 4); an innocent task would
-    # have to be queued on all three to share its fate.
-    with dask.config.set({"distributed.scheduler.allowed-failures": 2}), \
-            distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+    # The harshest case: one worker holds every task (no scheduler-side queue), and Dask
+    # gives up on every task that was on it when it died (no allowed failures). The
+    # innocent ones must be run again and complete; only r03 kills a worker on its own.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                          "distributed.scheduler.worker-saturation": "inf"}), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=1,
                                      dashboard_address=None) as cluster:
-        records = parallel._run_dask(die_on_r03, tasks, cluster.scheduler_address, 2,
+        records = parallel._run_dask(die_on_r03, tasks, cluster.scheduler_address, 1,
                                      lambda record: None)
     assert [records[index]["status"] for index in range(6)] == \
         ["COMPLETE"] * 3 + ["FAILED"] + ["COMPLETE"] * 2
