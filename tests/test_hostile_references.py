@@ -101,7 +101,7 @@ def assert_one_line_error(result, *words: str, code: int = 2) -> str:
     return lines[0]
 
 
-def run_script(program: str, *args, timeout: float = 20, limits=()) -> subprocess.CompletedProcess:
+def run_script(program: str, *args, timeout: float = 60, limits=()) -> subprocess.CompletedProcess:
     """Run an installed console script in a real process (real stdin/stderr, real limits)."""
 
     def set_limits():

@@ -264,7 +264,7 @@ def test_an_index_that_is_a_fifo_is_never_opened(two_added):
     path = index_file(two_added)
     path.unlink()
     os.mkfifo(path)
-    signal.alarm(20)  # opening a FIFO to read would wait for a writer forever
+    signal.alarm(60)  # opening a FIFO to read would wait for a writer forever
     try:
         assert LocalCache(two_added.root).rules() == RULES_0003
     finally:
