@@ -221,7 +221,7 @@ def show(
     from dqref.pictures import plot_mask
 
     model = DQModel.read(file)
-    plot_mask(model.dq, png, max_pixels=max_pixels,
+    plot_mask(model.standard_dq(), png, max_pixels=max_pixels,
               title=f"{file.name}: {model.meta.name} {model.meta.detector}")
     typer.echo(str(png))
 

@@ -252,6 +252,26 @@ def translation_table(dq_def: np.ndarray) -> dict[int, int]:
     return table
 
 
+def known_translation_table(dq_def: np.ndarray | None) -> dict[int, int]:
+    """`translation_table` of the rows whose NAME is a standard flag (or an alias).
+
+    Rows naming a flag we do not know are left out, so their bits stay where the file
+    puts them (``validate`` reports them with the ``dq-def-known-names`` rule). This is
+    the view a user gets from ``histogram``, ``show`` and ``validate``: the file's flags
+    in the standard bits, as stdatamodels translates a mask when JWST opens it.
+
+    Raises
+    ------
+    DQDefError
+        The table cannot be trusted (`dq_def_problems`).
+    """
+    if dq_def is None or len(dq_def) == 0:
+        return {}
+    known = np.array([decode_name(row["NAME"]).upper() in PIXEL
+                      or decode_name(row["NAME"]).upper() in ALIASES for row in dq_def], bool)
+    return translation_table(np.asarray(dq_def)[known])
+
+
 def translate(dq: np.ndarray, table: Mapping[int, int]) -> np.ndarray:
     """Return ``dq`` with each file bit value replaced by its standard value.
 

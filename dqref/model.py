@@ -221,11 +221,27 @@ class DQModel:
         np.bitwise_or.at(self._dq, (yx[:, 0], yx[:, 1]), bits)
 
     # -- views -----------------------------------------------------------------------
-    def histogram(self) -> FlagHistogram:
-        """Return per-flag pixel counts (see `dqref.histogram.flag_histogram`)."""
+    def standard_dq(self) -> np.ndarray:
+        """Return the flags in the standard bits, translated by the model's ``DQ_DEF``.
+
+        A JWST mask may put a flag on another bit (its ``DQ_DEF`` says DEAD is value 2,
+        say); stdatamodels translates such a mask by name when JWST opens it, and so do
+        this view, `histogram` and ``dqref show``. Bits of flags the standard table does
+        not know stay where they are. ``dq`` itself is the file's raw integers; this
+        returns it unchanged (not a copy) when no translation is needed.
+
+        Raises
+        ------
+        DQDefError
+            The ``DQ_DEF`` cannot be trusted (`dqref.flags.dq_def_problems`).
+        """
         if self._dq is None:
             raise ValueError("model.dq is not set")
-        return flag_histogram(self._dq)
+        return flags.translate(self._dq, flags.known_translation_table(self.dq_def))
+
+    def histogram(self) -> FlagHistogram:
+        """Return per-flag pixel counts of `standard_dq` (see `dqref.histogram.flag_histogram`)."""
+        return flag_histogram(self.standard_dq())
 
     def validate(self, config=None) -> list:
         """Return every validation finding (an empty list means valid).

@@ -398,11 +398,7 @@ def _flagged_pixels(model) -> _FlaggedPixels:
 def _translation(model) -> dict[int, int]:
     """Map the file's DQ_DEF values to standard ones by name (unknown names left alone:
     ``dq-def-known-names`` reports them)."""
-    if model.dq_def is None or len(model.dq_def) == 0:
-        return {}
-    known = [flags.decode_name(row["NAME"]).upper() in flags.PIXEL
-             or flags.decode_name(row["NAME"]).upper() in flags.ALIASES for row in model.dq_def]
-    return flags.translation_table(np.asarray(model.dq_def)[np.array(known, bool)])
+    return flags.known_translation_table(model.dq_def)
 
 
 @rule("dq-def-known-names")

@@ -235,3 +235,66 @@ def test_the_cache_accepts_the_jwst_dq_init_test_mask(tmp_path):
     cache.init()
     added = cache.add(tmp_path / "mask.fits")
     assert added.reference.exists()
+
+
+# -- what histogram and show report of it: the file's flags by their own names -------------
+def test_the_histogram_of_the_jwst_dq_init_test_mask_counts_its_flags_by_their_names():
+    counts = jwst_dq_init_test_mask().histogram()
+    # Raw bits would say SATURATED (2), JUMP_DET (4), DROPOUT (8) and OUTLIER (16).
+    assert counts.nonzero() == {"DO_NOT_USE": 2, "DEAD": 1, "HOT": 1,
+                                "UNRELIABLE_SLOPE": 1, "RC": 1}
+    assert (counts.flagged, counts.good) == (4, 64 * 64 - 4)
+
+
+def test_the_histogram_of_a_renumbered_mask_equals_that_of_the_standard_one():
+    model = interior()
+    model.flag([[3, 4], [5, 5]], "DEAD|DO_NOT_USE")
+    model.flag([[10, 10]], "OPEN|DO_NOT_USE")
+    model.flag([[11, 11], [12, 12], [13, 13]], "ADJ_OPEN")
+    model.flag([[20, 20]], "HOT|DO_NOT_USE")
+    other = renumbered(model)
+    assert not np.array_equal(other.dq, model.dq)
+    assert other.histogram().to_dict() == model.histogram().to_dict()
+
+
+def test_an_unknown_dq_def_flag_keeps_its_bit_in_the_standard_view():
+    model = jwst_dq_init_test_mask()
+    model.dq_def = np.concatenate([model.dq_def, np.array([(20, 2**20, "SPARKLY", "")],
+                                                          dtype=flags.DQ_DEF_DTYPE)])
+    model.dq[30, 30] = 2**20
+    standard = model.standard_dq()
+    assert standard[30, 30] == 2**20
+    assert standard[3, 4] == flags.value("DEAD|DO_NOT_USE")
+    assert model.dq[3, 4] == 2 | 1  # the model's own array is the file's raw integers
+
+
+def test_a_standard_mask_is_its_own_standard_view():
+    model = interior()
+    model.flag([[3, 4]], "DEAD|DO_NOT_USE")
+    assert model.standard_dq() is model.dq
+
+
+def test_dqref_histogram_json_of_the_jwst_dq_init_test_mask(tmp_path):
+    import json
+
+    jwst_dq_init_test_mask().write(tmp_path / "mask.fits")
+    result = CliRunner().invoke(app, ["histogram", str(tmp_path / "mask.fits"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert {name: n for name, n in report["flags"].items() if n} == \
+        {"DO_NOT_USE": 2, "DEAD": 1, "HOT": 1, "UNRELIABLE_SLOPE": 1, "RC": 1}
+
+
+def test_dqref_show_draws_the_jwst_dq_init_test_mask_with_its_own_flag_names(tmp_path):
+    pytest.importorskip("matplotlib")
+    from dqref import pictures
+
+    model = jwst_dq_init_test_mask()
+    legend = [flags.FLAGS[bit - 1].name for bit in
+              np.unique(pictures.highest_flag(model.standard_dq())) if bit]
+    assert sorted(legend) == ["DEAD", "HOT", "RC", "UNRELIABLE_SLOPE"]
+    model.write(tmp_path / "mask.fits")
+    result = CliRunner().invoke(app, ["show", str(tmp_path / "mask.fits"),
+                                      "--png", str(tmp_path / "mask.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "mask.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
