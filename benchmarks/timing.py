@@ -140,7 +140,11 @@ from astropy.io import fits
 with fits.open(sys.argv[1], mode="update") as hdulist:   # JWST needs a JWST instrument
     hdulist[0].header.update(INSTRUME="NIRCAM", DETECTOR="NRCA1", TELESCOP="JWST")
 from jwst.dq_init import DQInitStep
-DQInitStep.call(sys.argv[1], override_mask=sys.argv[2]).save(sys.argv[3])
+from stdatamodels.jwst import datamodels
+# Opened here, not passed as a path: jwst >= 3.0 reads a path's CRDS parameters from its
+# ASDF extension, which a ramp written by astropy alone does not have.
+with datamodels.RampModel(sys.argv[1]) as ramp:
+    DQInitStep.call(ramp, override_mask=sys.argv[2]).save(sys.argv[3])
 """
 
 
