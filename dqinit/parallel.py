@@ -534,16 +534,24 @@ def _pool_pass(function, tasks: dict[int, Task], waiting: deque, workers: int,
             done, _ = concurrent.futures.wait(in_flight,
                                               return_when=concurrent.futures.FIRST_COMPLETED)
             for future in done:
-                index = in_flight.pop(future)
-                try:
-                    records[index] = future.result()
-                except concurrent.futures.process.BrokenProcessPool:
-                    suspects.append(index)
-                    continue
-                except Exception as error:  # noqa: BLE001 - e.g. an argument that won't pickle
-                    records[index] = failed_record(tasks[index].path, _error_line(error))
-                notify(records[index])
+                _collect(future, in_flight.pop(future), tasks, records, notify, suspects,
+                         concurrent.futures.process.BrokenProcessPool)
     return sorted(suspects)
+
+
+def _collect(future, index: int, tasks: dict[int, Task], records: dict[int, Record],
+             notify: Notify, suspects: list[int], worker_died: type[BaseException],
+             **extra) -> None:
+    """Store and notify the record of a finished task, or add it to ``suspects`` when its
+    worker died (``worker_died``: the executor's exception for that)."""
+    try:
+        records[index] = {**future.result(), **extra}
+    except worker_died:
+        suspects.append(index)
+        return
+    except Exception as error:  # noqa: BLE001 - e.g. an argument that won't pickle
+        records[index] = failed_record(tasks[index].path, _error_line(error))
+    notify(records[index])
 
 
 def _run_dask(function: Callable[..., Record], tasks: dict[int, Task], scheduler: str,
@@ -599,17 +607,11 @@ def _dask_pass(client, function: Callable[..., Record], tasks: dict[int, Task],
 
     futures = {client.submit(function, *_absolute(tasks[index]), pure=False): index
                for index in indices}
-    suspects = []
+    suspects: list[int] = []
     for future in as_completed(futures):
         index = futures[future]
-        try:
-            records[index] = {**future.result(), "input": tasks[index].path}
-        except KilledWorker:
-            suspects.append(index)
-            continue
-        except Exception as error:  # noqa: BLE001 - e.g. an argument that won't pickle
-            records[index] = failed_record(tasks[index].path, _error_line(error))
-        notify(records[index])
+        _collect(future, index, tasks, records, notify, suspects, KilledWorker,
+                 input=tasks[index].path)
     return sorted(suspects)
 
 
