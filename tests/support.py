@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +74,13 @@ def jwst_style_mask(path: Path, shape, pixel, header: dict) -> Path:
     fits.HDUList([primary, fits.ImageHDU(dq, name="DQ"),
                   fits.BinTableHDU(table, name="DQ_DEF")]).writeto(path)
     return path
+
+
+def user_namespace_with_tmpfs_works() -> bool:
+    """Whether this machine lets an unprivileged user namespace mount a tmpfs (for the
+    tests of full and read-only disks)."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs none /mnt"],
+                           capture_output=True)
+    return probe.returncode == 0

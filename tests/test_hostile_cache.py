@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from astropy.io import fits
-from support import sub_ramp
+from support import sub_ramp, user_namespace_with_tmpfs_works
 from typer.testing import CliRunner
 
 from dqref.atomic import temporary_sibling
@@ -274,14 +274,6 @@ def test_a_write_error_names_the_path_it_could_not_write():
 def test_a_write_error_keeps_dqref_errors_as_they_are(tmp_path):
     with pytest.raises(CacheError, match="^already there$"), filesystem.writing(tmp_path):
         raise CacheError("already there")
-
-
-def user_namespace_with_tmpfs_works() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs none /mnt"],
-                           capture_output=True)
-    return probe.returncode == 0
 
 
 needs_tmpfs = pytest.mark.skipif(not user_namespace_with_tmpfs_works(),

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import user_namespace_with_tmpfs_works
 from typer.testing import CliRunner
 
 from dqref.atomic import temporary_sibling
@@ -273,14 +274,6 @@ def test_an_index_that_is_a_fifo_is_never_opened(two_added):
 
 
 # -- the index never makes list fail --------------------------------------------------------
-def user_namespace_with_tmpfs_works() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs none /mnt"],
-                           capture_output=True)
-    return probe.returncode == 0
-
-
 @pytest.mark.skipif(not user_namespace_with_tmpfs_works(),
                     reason="no user namespaces for a private tmpfs")
 def test_a_cache_on_a_read_only_file_system_lists_without_an_index(tmp_path, make_reference):
