@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench_step import IN_PLACE_STEP, REPEATS, references_and_cache
 from report import report
-from timing import BIN, load, median, paired_with_cp, repeated, run
+from timing import BIN, load, median, paired_with_cp, repeated, run, versus_cp
 
 
 def main() -> None:
@@ -39,15 +39,13 @@ def main() -> None:
                 rows.append((f"cp of the {size:.2f} GB level-0 ramp (median of {REPEATS})",
                              "", f"{pairs.cp_seconds:.3f} s"))
             rows.append((f"level 0: dqinit run --override-dq, {label} reference", "<= 3x cp",
-                         f"{pairs.seconds:.3f} s = {pairs.ratio:.2f}x cp "
-                         f"{'met' if pairs.ratio <= 3 else 'NOT met'}"))
+                         versus_cp(pairs, 3)))
             rows.append((f"level 0: peak RSS, {label} reference", "< 300 MB",
                          f"{pairs.peak_mb:.0f} MB"))
         lookup = paired_with_cp([BIN / "dqinit", "run", ramp, "--crds-path", cache.root,
                                  "-o", output, "-j", "1"], ramp, [output], REPEATS)
         rows.append(("level 0: dqinit run, reference by CRDS lookup", "<= 4x cp",
-                     f"{lookup.seconds:.3f} s = {lookup.ratio:.2f}x cp "
-                     f"{'met' if lookup.ratio <= 4 else 'NOT met'}"))
+                     versus_cp(lookup, 4)))
         # A ramp that has DQ and PIXELDQ: the output of a run with a reference of no flags.
         from dqref import DQModel
 

@@ -33,6 +33,7 @@ from timing import (
     paired_with_cp,
     repeated,
     run,
+    versus_cp,
 )
 
 REPEATS = 5
@@ -109,8 +110,7 @@ def main() -> None:
                              f"{pairs.cp_seconds:.3f} s"))
                 ours = pairs
             rows.append((f"dqinit run --override-dq, {label} reference", "<= 3x cp",
-                         f"{pairs.seconds:.3f} s = {pairs.ratio:.2f}x cp "
-                         f"{'met' if pairs.ratio <= 3 else 'NOT met'}"))
+                         versus_cp(pairs, 3)))
             rows.append((f"dqinit run --override-dq, {label} reference, peak RSS",
                          "< 300 MB", f"{pairs.peak_mb:.0f} MB"))
         floor = median(r.seconds for r in repeated(
@@ -120,8 +120,7 @@ def main() -> None:
         lookup = paired_with_cp([BIN / "dqinit", "run", ramp, "--crds-path", cache.root,
                                  "-o", output, "-j", "1"], ramp, [output], REPEATS)
         rows.append(("dqinit run, reference by CRDS lookup", "<= 4x cp",
-                     f"{lookup.seconds:.3f} s = {lookup.ratio:.2f}x cp "
-                     f"{'met' if lookup.ratio <= 4 else 'NOT met'}"))
+                     versus_cp(lookup, 4)))
         for groups in (2, 20):
             small = write_raw_ramp(root / f"g{groups}_uncal.fits", ramp_header(),
                                    ngroups=groups, zeros=True)

@@ -122,6 +122,12 @@ def paired_with_cp(command: Sequence[str], source: Path, outputs: Sequence[Path]
     return Pairs(ours, cps)
 
 
+def versus_cp(pair: Pairs, most: float) -> str:
+    """``"1.234 s = 5.6x cp met"``: a paired command's median beside a goal of ``most`` x cp."""
+    verdict = "met" if pair.ratio <= most else "NOT met"
+    return f"{pair.seconds:.3f} s = {pair.ratio:.2f}x cp {verdict}"
+
+
 def median(values) -> float:
     return statistics.median(list(values))
 
