@@ -379,7 +379,8 @@ def _present(model) -> int:
     def compute() -> int:
         raw = np.bitwise_or.reduce(model.dq, axis=None) if model.dq.size else 0
         # Translation moves each bit on its own, so it commutes with OR.
-        return int(flags.translate(np.array([raw], np.uint32), _translation(model))[0])
+        table = flags.known_translation_table(model.dq_def)
+        return int(flags.translate(np.array([raw], np.uint32), table)[0])
 
     return _memo(model, "present", compute)
 
@@ -389,16 +390,11 @@ def _flagged_pixels(model) -> _FlaggedPixels:
 
     def compute() -> _FlaggedPixels:
         indices = np.flatnonzero(model.dq)
-        standard = flags.translate(model.dq.ravel()[indices], _translation(model))
+        table = flags.known_translation_table(model.dq_def)
+        standard = flags.translate(model.dq.ravel()[indices], table)
         return _FlaggedPixels(model.dq.shape, indices, standard)
 
     return _memo(model, "flagged", compute)
-
-
-def _translation(model) -> dict[int, int]:
-    """Map the file's DQ_DEF values to standard ones by name (unknown names left alone:
-    ``dq-def-known-names`` reports them)."""
-    return flags.known_translation_table(model.dq_def)
 
 
 @rule("dq-def-known-names")
